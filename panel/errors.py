@@ -1,0 +1,118 @@
+"""panel's exceptions, and the fixed set of failure classes every upstream fault maps to.
+
+    PanelError                       base; every error panel raises on purpose
+    ├── InputError                   a tool, persona, manifest or template is unusable
+    │   ├── ToolFileError            (path, line, col, field)
+    │   ├── PersonaError             (path, field)
+    │   └── TemplateError            (template name)
+    ├── ConfigError                  no key for the chosen provider, unknown model, bad option
+    ├── RunStoreError                a run folder is missing, locked by another process, corrupt
+    ├── PublishError                 publishing refused (unaccepted flips) or failed
+    └── UpstreamError                a provider call failed; carries an ErrorClass
+        (raised by providers, classified once in panel.classify, recorded as data by the
+         engine: one persona failing never fails the panel)
+
+Domain errors become CLI errors at exactly one boundary (panel.cli), with a message that
+says how to fix the problem.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+
+class ErrorClass(StrEnum):
+    """The fixed set of failure classes (docs/reliability.md)."""
+
+    RATE_LIMITED = "rate_limited"
+    OVERLOADED = "overloaded"
+    SERVER_ERROR = "server_error"
+    CONNECTION = "connection"
+    TIMEOUT = "timeout"
+    STALLED = "stalled"
+    TRUNCATED_MAX_TOKENS = "truncated_max_tokens"
+    TRUNCATED_EOF = "truncated_eof"
+    PROTOCOL = "protocol"
+    NO_TOOL_CALL = "no_tool_call"
+    INVALID_JSON = "invalid_json"
+    SCHEMA_INVALID = "schema_invalid"
+    REFUSED = "refused"
+    SPEND_CAP = "spend_cap"
+    AUTH = "auth"
+    INVALID_REQUEST = "invalid_request"
+    CONTEXT_TOO_LONG = "context_too_long"
+
+
+class PanelError(Exception):
+    """Base of every error panel raises on purpose."""
+
+
+class InputError(PanelError):
+    pass
+
+
+class ToolFileError(InputError):
+    def __init__(
+        self,
+        message: str,
+        path: Path | str,
+        line: int | None = None,
+        col: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        where = str(path)
+        if line is not None:
+            where += f":{line}" + (f":{col}" if col is not None else "")
+        super().__init__(f"{where}: {message}")
+        self.path, self.line, self.col, self.field = str(path), line, col, field
+
+
+class PersonaError(InputError):
+    def __init__(self, message: str, path: Path | str, field: str | None = None) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path, self.field = str(path), field
+
+
+class TemplateError(InputError):
+    def __init__(self, message: str, template: str) -> None:
+        super().__init__(f"template {template}: {message}")
+        self.template = template
+
+
+class ConfigError(PanelError):
+    pass
+
+
+class RunStoreError(PanelError):
+    pass
+
+
+class PublishError(PanelError):
+    pass
+
+
+class UpstreamError(PanelError):
+    """A provider call failed. Never carries the request (its headers hold the API key)."""
+
+    def __init__(
+        self,
+        error_class: ErrorClass,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+        billed: bool = False,
+        raw_text: str | None = None,
+        usage: dict[str, int] | None = None,
+    ) -> None:
+        super().__init__(f"{error_class.value}: {message}")
+        self.error_class = error_class
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+        self.request_id = request_id
+        self.billed = billed
+        self.raw_text = raw_text[:4000] if raw_text else raw_text  # size-capped
+        self.usage = usage

@@ -1,0 +1,1 @@
+"""Providers: one seam per external API. Each owns its SDK client and speaks its wire format."""

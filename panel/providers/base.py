@@ -1,0 +1,72 @@
+"""The provider contract: what the engine hands a provider and the events a provider streams back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from panel.modeltable import ModelInfo
+from panel.runformat import Usage
+
+
+@dataclass(frozen=True)
+class PromptParts:
+    """The rendered prompt, in cache order: house (shared by all), persona, tool (varies)."""
+
+    house: str
+    persona: str
+    tool: str
+
+
+@dataclass(frozen=True)
+class VerdictRequest:
+    tool_slug: str
+    persona_id: str
+    parts: PromptParts
+    tool_schema: dict[str, Any]
+    max_tokens: int = 2048
+    cache_ttl: Literal["5m", "1h"] = "5m"
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StreamStarted:
+    """The response has begun: from here on its cache writes are readable by others."""
+
+    request_id: str | None
+
+
+@dataclass(frozen=True)
+class ArgsDelta:
+    """The tool arguments parsed so far (partial strings included)."""
+
+    snapshot: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StreamCompleted:
+    tool_input: dict[str, Any]
+    usage: Usage
+    stop_reason: str
+    request_id: str | None
+
+
+StreamEvent = StreamStarted | ArgsDelta | StreamCompleted
+
+
+class Provider(Protocol):
+    name: str  # "anthropic", "openai", "openrouter", "compatible", "emulator"
+    model: str
+    info: ModelInfo | None
+    synthetic: bool
+
+    def build_params(self, request: VerdictRequest) -> dict[str, Any]:
+        """The exact request body this provider sends (for digests and the batch APIs)."""
+        ...
+
+    def stream_verdict(self, request: VerdictRequest) -> AsyncIterator[StreamEvent]:
+        """Stream one verdict. Raises panel.errors.UpstreamError, already classified."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,154 @@
+"""The on-disk formats of a run folder, versioned; JSON Schemas in schemas/ are generated from these.
+
+    runs/<run-id>/run.json        RunManifest   (rewritten atomically as the run progresses)
+    runs/<run-id>/results.jsonl   PairResult    (append-only; exactly one terminal line per pair)
+    runs/<run-id>/attempts.jsonl  Attempt       (append-only; one line per upstream attempt)
+    runs/<run-id>/records/*.json  comparison records (panel.records)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FORMAT_VERSION = 1
+
+Status = Literal["ok", "failed", "refused"]
+RunStatus = Literal["running", "complete", "partial", "paused", "failed"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Usage(_Frozen):
+    """Input tokens by kind. Total input = input + cache_read + cache_write."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    known: bool = True  # False when the provider's final event carried no usage (F20)
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            known=self.known and other.known,
+        )
+
+
+class PairResult(_Frozen):
+    """The terminal result for one (tool, persona) pair: one line of results.jsonl."""
+
+    format: int = FORMAT_VERSION
+    tool: str  # the tool's display name
+    tool_slug: str  # unique, path-safe id of the tool within the run
+    persona: str  # persona id
+    status: Status
+    ship: bool | None = None
+    confidence: float | None = None
+    headline: str | None = None
+    quote: str | None = None
+    rubric: dict[str, str] = Field(default_factory=dict)  # question id -> answer
+    strengths: list[str] = Field(default_factory=list)
+    risks: list[str] = Field(default_factory=list)
+    error_class: str | None = None
+    error: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
+    attempts: int = 0
+    pair_key: str  # digest of everything that determines this result (the result-cache key)
+    reused: bool = False  # taken from the result cache, not requested in this run
+    synthetic: bool  # written by the emulator's stub model
+    model: str
+    flags: list[str] = Field(default_factory=list)  # post-checks, e.g. "injection_suspected"
+    finished_at: str
+
+
+class Attempt(_Frozen):
+    """One upstream attempt: one line of attempts.jsonl."""
+
+    format: int = FORMAT_VERSION
+    tool_slug: str
+    persona: str
+    pair_key: str
+    request_digest: str
+    attempt: int
+    started_at: str
+    ended_at: str
+    outcome: Literal["ok", "error"]
+    error_class: str | None = None
+    billed: bool
+    usage: Usage | None = None
+    request_id: str | None = None
+    retry_after: float | None = None
+
+
+class InputDigest(_Frozen):
+    path: str
+    digest: str
+
+
+class Inputs(_Frozen):
+    """Digests of every input, so a diff can say why a verdict changed."""
+
+    tools: dict[str, InputDigest]  # tool slug -> file
+    personas: dict[str, InputDigest]  # persona id -> file
+    templates: dict[str, str]  # template name -> digest
+    verdict_schema: str
+    settings: str  # digest of the model settings that reach the request
+
+
+class Cost(_Frozen):
+    usd: float
+    floor_usd: float
+    no_cache_usd: float
+    known: bool = True  # False when a price or some usage was missing
+    batch_discount: bool = False
+
+
+class CacheSegment(_Frozen):
+    name: str  # "tools+house", "persona:builder", …
+    tokens: int
+    shared_by: int  # requests in this run whose prefix contains the segment
+    cacheable: bool  # at or above the model's minimum cacheable length
+
+
+class CachePlan(_Frozen):
+    order: list[str]  # e.g. ["tools", "house", "persona", "tool"]
+    breakpoints: list[str]
+    ttl: Literal["5m", "1h"]
+    min_cache_tokens: int
+    segments: list[CacheSegment]
+    warnings: list[str] = Field(default_factory=list)
+
+
+class CacheStats(_Frozen):
+    requests: int
+    requests_reading_cache: int
+    read_tokens: int
+    write_tokens: int
+    uncached_tokens: int
+
+
+class RunManifest(_Frozen):
+    format: int = FORMAT_VERSION
+    run_id: str
+    created_at: str
+    updated_at: str
+    status: RunStatus
+    model: str  # "provider:model"
+    provider: str
+    synthetic: bool
+    settings: dict[str, str | int | float | bool | None]
+    inputs: Inputs
+    pairs_total: int
+    usage: Usage
+    cost: Cost
+    cache_plan: CachePlan | None = None
+    cache_stats: CacheStats | None = None
+    notes: list[str] = Field(default_factory=list)
