@@ -1,0 +1,240 @@
+"""The result cache: a pair's terminal result, keyed on everything that determines it.
+
+A batch regenerates only what changed because a (tool, persona) result is looked up by
+`pair_key`, a sha256 over the canonical JSON of:
+
+    format       panel.runformat.FORMAT_VERSION (a format change invalidates everything)
+    tool         tool slug, and the sha256 of the tool file's bytes
+    persona      persona id, and the sha256 of the persona file's bytes
+    templates    {template name: sha256} of every prompt template
+    schema       the verdict tool schema's digest (panel.verdict.schema_digest)
+    provider     provider kind ("anthropic", "openai", …) and model id
+    settings     digest of every setting that reaches the request (max_tokens, seed, flags)
+
+The cache is diskcache with a JSON-only Disk: keys and values are str, stored in SQLite as
+text. diskcache's base Disk unpickles any row whose mode is MODE_PICKLE (and its JSONDisk
+inherits that path); `_JSONOnlyDisk` overrides put/get/store/fetch so no pickle call is
+reachable, and a planted pickle row reads as corruption (a miss). diskcache also turns rows of
+its Settings table into PRAGMA statements, so a cache whose Settings hold unknown keys or
+odd PRAGMA values is refused before diskcache opens it. The cache is an
+optimisation, never the record: any failure to read or write it is logged and ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+import sqlite3
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import diskcache
+from diskcache.core import DEFAULT_SETTINGS, METADATA, MODE_RAW, UNKNOWN
+from pydantic import BaseModel, ConfigDict
+
+from panel.runformat import FORMAT_VERSION, Inputs, PairResult
+from panel.tokens import canonical_json
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1  # the envelope around a cached result
+CACHEABLE_STATUSES = frozenset({"ok", "refused"})
+
+
+class CorruptEntry(ValueError):
+    """A cache row that is not JSON text (e.g. a planted pickle): reported, then a miss."""
+
+
+class _JSONOnlyDisk(diskcache.Disk):  # type: ignore[misc]
+    """A diskcache Disk that stores str keys and str values only, never pickle."""
+
+    def put(self, key: Any) -> tuple[str, bool]:
+        if type(key) is not str:
+            raise TypeError("result cache keys are str")
+        return key, True
+
+    def get(self, key: Any, raw: bool) -> str:
+        if not raw or type(key) is not str:
+            raise CorruptEntry("non-text key in the result cache")
+        return key
+
+    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple[int, int, None, str]:
+        if read or type(value) is not str:
+            raise TypeError("result cache values are JSON text")
+        return 0, MODE_RAW, None, value
+
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> str:
+        if mode != MODE_RAW or filename is not None or type(value) is not str:
+            raise CorruptEntry(f"result cache row in mode {mode} is not JSON text")
+        return value
+
+
+_KNOWN_SETTINGS = frozenset(DEFAULT_SETTINGS) | frozenset(METADATA)
+_PRAGMA_VALUE = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+
+
+def _check_settings(db: Path) -> None:
+    """Refuse a cache whose Settings table diskcache would turn into PRAGMAs we did not write."""
+    if not db.is_file():
+        return
+    uri = f"file:{urllib.parse.quote(str(db))}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as con:
+        try:
+            rows = con.execute("SELECT key, value FROM Settings").fetchall()
+        except sqlite3.OperationalError:
+            return  # no Settings table yet: diskcache creates it
+    for key, value in rows:
+        if key not in _KNOWN_SETTINGS or (
+            str(key).startswith("sqlite_") and not _PRAGMA_VALUE.fullmatch(str(value))
+        ):
+            raise ValueError(f"unexpected setting {key!r} in {db}")
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    cache_format: int
+    pair_key: str
+    result: PairResult
+
+
+def _sha(value: Any) -> str:
+    return "sha256:" + hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+def digest_settings(settings: Mapping[str, str | int | float | bool | None]) -> str:
+    """The digest of the settings that reach a request (for Inputs.settings and pair_key)."""
+    return _sha(dict(settings))
+
+
+def pair_key(
+    *,
+    tool_slug: str,
+    tool_digest: str,
+    persona: str,
+    persona_digest: str,
+    template_digests: Mapping[str, str],
+    verdict_schema_digest: str,
+    model: str,
+    provider: str,
+    settings_digest: str,
+    format_version: int = FORMAT_VERSION,
+) -> str:
+    """The result-cache key: sha256 over the canonical JSON of everything listed above."""
+    return _sha(
+        {
+            "format": format_version,
+            "tool": {"slug": tool_slug, "digest": tool_digest},
+            "persona": {"id": persona, "digest": persona_digest},
+            "templates": dict(template_digests),
+            "schema": verdict_schema_digest,
+            "provider": provider,
+            "model": model,
+            "settings": settings_digest,
+        }
+    )
+
+
+def pair_key_for(inputs: Inputs, tool_slug: str, persona: str, *, model: str, provider: str) -> str:
+    """`pair_key` from a run's Inputs (the same digests the manifest records)."""
+    return pair_key(
+        tool_slug=tool_slug,
+        tool_digest=inputs.tools[tool_slug].digest,
+        persona=persona,
+        persona_digest=inputs.personas[persona].digest,
+        template_digests=inputs.templates,
+        verdict_schema_digest=inputs.verdict_schema,
+        model=model,
+        provider=provider,
+        settings_digest=inputs.settings,
+    )
+
+
+class ResultCache:
+    """Terminal results by pair_key; tolerant of a missing, deleted or corrupted folder."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.warnings: list[str] = []
+        self._cache: diskcache.Cache | None = None
+        self._broken = False
+
+    def _warn(self, what: str, err: BaseException) -> None:
+        msg = f"result cache {self.directory}: {what}: {type(err).__name__}: {err}"
+        log.warning(msg)
+        if len(self.warnings) < 20:  # one broken cache must not flood the run's notes
+            self.warnings.append(msg)
+
+    def _open(self) -> diskcache.Cache | None:
+        if self._cache is None and not self._broken:
+            try:
+                _check_settings(self.directory / "cache.db")
+                # No eviction bookkeeping: reads stay read-only, so a get() never writes.
+                self._cache = diskcache.Cache(
+                    str(self.directory), disk=_JSONOnlyDisk, eviction_policy="none"
+                )
+            except Exception as e:
+                self._broken = True  # a bad cache folder is reported once, then skipped
+                self._warn("cannot open; continuing without it", e)
+        return self._cache
+
+    def get(self, key: str) -> PairResult | None:
+        """The cached result for `key`, or None on a miss or any problem with the cache."""
+        cache = self._open()
+        if cache is None:
+            return None
+        try:
+            text = cache.get(key)
+        except Exception as e:  # the cache is never the record: any failure is a miss
+            self._warn(f"read of {key} failed; treating as a miss", e)
+            return None
+        if text is None:
+            return None
+        try:
+            env = _Envelope.model_validate_json(text)
+        except ValueError as e:  # pydantic's ValidationError is a ValueError
+            self._warn(f"entry {key} is not a valid result; treating as a miss", e)
+            return None
+        if env.cache_format != CACHE_FORMAT or env.pair_key != key:
+            return None
+        return env.result
+
+    def put(self, key: str, result: PairResult) -> bool:
+        """Cache an ok or refused result; failed ones are never cached. True if stored."""
+        if result.status not in CACHEABLE_STATUSES:
+            return False
+        cache = self._open()
+        if cache is None:
+            return False
+        try:
+            env = _Envelope(cache_format=CACHE_FORMAT, pair_key=key, result=result)
+            return bool(cache.set(key, env.model_dump_json()))
+        except Exception as e:
+            self._warn(f"write of {key} failed; continuing", e)
+            return False
+
+    def close(self) -> None:
+        if self._cache is not None:
+            try:
+                self._cache.close()
+            except Exception as e:  # pragma: no cover - best effort
+                self._warn("close failed", e)
+            self._cache = None
+
+    def __enter__(self) -> ResultCache:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+__all__ = ["CACHEABLE_STATUSES", "ResultCache", "digest_settings", "pair_key", "pair_key_for"]
