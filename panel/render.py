@@ -1,0 +1,210 @@
+"""Pages from comparison records: HTML (autoescaped, self-contained), Markdown and JSON.
+
+Two Jinja2 environments, both StrictUndefined. HTML autoescape is forced on with
+`autoescape=True` rather than `select_autoescape()`, which would leave `*.html.j2` templates
+unescaped. Markdown escapes every expression through `finalize`, so a value must be wrapped
+in MdSafe (built here, never from input) to pass through untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from panel.records import (
+    ComparisonRecord,
+    ToolCard,
+    is_safe_name,
+    record_json,
+    safe_child,
+    write_atomic,
+)
+
+TEMPLATES = Path(__file__).parent / "templates"
+ALLOWED_SCHEMES = frozenset({"https", "http", "mailto"})
+SYNTHETIC_BANNER = "Synthetic verdicts from the panel emulator — not real model output"
+# Control characters and whitespace inside a URL are how scheme filters get fooled
+# ("java\tscript:"); a URL carrying any of them is dropped, not cleaned.
+_URL_BAD = re.compile(r"[\x00-\x20\x7f-\x9f\s\\]")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~{}])")
+_MD_LINE_START = re.compile(r"^(\s*)([#>+=-]|\d+[.)])")
+
+
+class MdSafe(str):
+    """Markdown built by this module from escaped parts; passes finalize unchanged."""
+
+    __slots__ = ()
+
+
+class PagePaths(NamedTuple):
+    html: Path
+    markdown: Path
+    json: Path
+
+
+def safe_url(url: object) -> str | None:
+    """The URL if its scheme is allow-listed (https, http, mailto), else None."""
+    if not isinstance(url, str):
+        return None
+    url = url.strip()
+    if not url or len(url) > 2000 or _URL_BAD.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ALLOWED_SCHEMES:
+        return None
+    if scheme != "mailto" and not parts.netloc:
+        return None
+    return url
+
+
+def md_escape(value: object) -> str:
+    """Escape text for Markdown: one line, no raw HTML, no emphasis/link/table syntax."""
+    text = " ".join(str(value).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+def _md_finalize(value: Any) -> Any:
+    return value if isinstance(value, MdSafe) else md_escape(value)
+
+
+def _md_paragraphs(value: str) -> MdSafe:
+    paragraphs = [p for p in re.split(r"\n\s*\n", value) if p.strip()]
+    return MdSafe("\n\n".join(md_escape(p) for p in paragraphs))
+
+
+def _md_link(label: str, url: str) -> MdSafe:
+    safe = safe_url(url)
+    if safe is None:
+        return MdSafe(md_escape(label))
+    # Parentheses and angle brackets would end or break the destination.
+    dest = safe.replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
+    return MdSafe(f"[{md_escape(label)}]({dest})")
+
+
+def _md_page_link(label: str, slug: str) -> MdSafe:
+    # A relative link to a sibling page; the slug must already be a safe file name.
+    if not is_safe_name(f"{slug}.md"):
+        return MdSafe(md_escape(label))
+    return MdSafe(f"[{md_escape(label)}](<{slug}.md>)")
+
+
+def pct(card: ToolCard) -> str:
+    return "—" if card.panel_ship_pct is None else f"{card.panel_ship_pct}%"
+
+
+def votes(card: ToolCard) -> str:
+    return "—" if card.community_votes is None else f"{card.community_votes:,}"
+
+
+STATUS_LABELS = {
+    "ship": "Ship",
+    "not_ship": "Not ship",
+    "failed": "Failed",
+    "declined": "Declined",
+    "missing": "Not reviewed",
+}
+
+
+def _common(env: Environment) -> Environment:
+    env.filters["pct"] = pct
+    env.filters["votes"] = votes
+    env.filters["safe_url"] = safe_url
+    env.tests["allowed_url"] = lambda url: safe_url(url) is not None
+    env.globals["status_label"] = STATUS_LABELS
+    env.globals["banner"] = SYNTHETIC_BANNER
+    return env
+
+
+@lru_cache(maxsize=1)
+def html_env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,  # forced: select_autoescape() skips *.html.j2
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return _common(env)
+
+
+@lru_cache(maxsize=1)
+def markdown_env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=False,  # noqa: S701 - Markdown: finalize runs md_escape on every value
+        undefined=StrictUndefined,
+        finalize=_md_finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["md_paragraphs"] = _md_paragraphs
+    env.filters["md_link"] = _md_link
+    env.filters["md_page_link"] = _md_page_link
+    return _common(env)
+
+
+def _rows(record: ComparisonRecord) -> list[dict[str, Any]]:
+    """The scorecard as rows: one per persona, the two tools' entries side by side."""
+    a, b = record.tools
+    return [
+        {"persona": ea, "entries": [(a, ea), (b, eb)]}
+        for ea, eb in zip(a.scorecard, b.scorecard, strict=True)
+    ]
+
+
+def render_html(record: ComparisonRecord) -> str:
+    return html_env().get_template("compare.html.j2").render(r=record, rows=_rows(record))
+
+
+def render_markdown(record: ComparisonRecord) -> str:
+    return markdown_env().get_template("compare.md.j2").render(r=record, rows=_rows(record))
+
+
+def render_json(record: ComparisonRecord) -> str:
+    return record_json(record)
+
+
+def render_index_html(records: Sequence[ComparisonRecord], title: str = "Comparisons") -> str:
+    return html_env().get_template("index.html.j2").render(records=records, title=title)
+
+
+def render_index_markdown(records: Sequence[ComparisonRecord], title: str = "Comparisons") -> str:
+    return markdown_env().get_template("index.md.j2").render(records=records, title=title)
+
+
+def write_pages(record: ComparisonRecord, out_dir: Path) -> PagePaths:
+    """Write <slug>.html, <slug>.md and <slug>.json into out_dir (contained, atomic)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = PagePaths(
+        html=safe_child(out_dir, f"{record.slug}.html"),
+        markdown=safe_child(out_dir, f"{record.slug}.md"),
+        json=safe_child(out_dir, f"{record.slug}.json"),
+    )
+    write_atomic(paths.html, render_html(record))
+    write_atomic(paths.markdown, render_markdown(record))
+    write_atomic(paths.json, render_json(record))
+    return paths
+
+
+def write_index(
+    records: Sequence[ComparisonRecord], out_dir: Path, title: str = "Comparisons"
+) -> tuple[Path, Path]:
+    """Write index.html and index.md listing the records."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path, md_path = safe_child(out_dir, "index.html"), safe_child(out_dir, "index.md")
+    write_atomic(html_path, render_index_html(records, title))
+    write_atomic(md_path, render_index_markdown(records, title))
+    return html_path, md_path
