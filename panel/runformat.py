@@ -1,9 +1,9 @@
-"""The on-disk formats of a run folder, versioned; JSON Schemas in schemas/ are generated from these.
+"""The on-disk formats of a run folder, versioned; schemas/ holds JSON Schemas made from these.
 
-    runs/<run-id>/run.json        RunManifest   (rewritten atomically as the run progresses)
-    runs/<run-id>/results.jsonl   PairResult    (append-only; exactly one terminal line per pair)
-    runs/<run-id>/attempts.jsonl  Attempt       (append-only; one line per upstream attempt)
-    runs/<run-id>/records/*.json  comparison records (panel.records)
+runs/<run-id>/run.json        RunManifest   (rewritten atomically as the run progresses)
+runs/<run-id>/results.jsonl   PairResult    (append-only; exactly one terminal line per pair)
+runs/<run-id>/attempts.jsonl  Attempt       (append-only; one line per upstream attempt)
+runs/<run-id>/records/*.json  comparison records (panel.records)
 """
 
 from __future__ import annotations

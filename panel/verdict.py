@@ -91,9 +91,7 @@ def validate_verdict(data: Any, rubric_ids: Sequence[str]) -> Verdict:
         problems.append(f"confidence must be between 0 and 1, got {verdict.confidence}")
     words = len(verdict.quote.split())
     if not QUOTE_MIN_WORDS <= words <= QUOTE_MAX_WORDS:
-        problems.append(
-            f"quote must be {QUOTE_MIN_WORDS}-{QUOTE_MAX_WORDS} words, got {words}"
-        )
+        problems.append(f"quote must be {QUOTE_MIN_WORDS}-{QUOTE_MAX_WORDS} words, got {words}")
     if not verdict.headline.strip():
         problems.append("headline is empty")
     answered = {a.question_id for a in verdict.answers if a.answer.strip()}

@@ -1,4 +1,4 @@
-"""The provider contract: what the engine hands a provider and the events a provider streams back."""
+"""The provider contract: what the engine hands a provider, and the events it streams back."""
 
 from __future__ import annotations
 
@@ -20,6 +20,17 @@ class PromptParts:
 
 
 @dataclass(frozen=True)
+class Reask:
+    """A bounded follow-up turn: the model's last answer and what was wrong with it."""
+
+    kind: Literal["invalid_verdict", "no_tool_call"]
+    message: str  # the validation error, or the reminder to call the tool
+    previous_input: dict[str, Any] | None = None  # the tool input it gave (invalid_verdict)
+    previous_text: str = ""  # the text it gave instead of a call (no_tool_call)
+    call_id: str | None = None
+
+
+@dataclass(frozen=True)
 class VerdictRequest:
     tool_slug: str
     persona_id: str
@@ -28,6 +39,10 @@ class VerdictRequest:
     max_tokens: int = 2048
     cache_ttl: Literal["5m", "1h"] = "5m"
     extra_headers: dict[str, str] = field(default_factory=dict)
+    reask: Reask | None = None
+    # Which prefixes get a cache breakpoint: only those another request of the run will read,
+    # since a write costs 1.25x and pays off only when read.
+    breakpoints: frozenset[Literal["house", "persona"]] = frozenset({"house", "persona"})
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,7 @@ class StreamCompleted:
     usage: Usage
     stop_reason: str
     request_id: str | None
+    call_id: str | None = None
 
 
 StreamEvent = StreamStarted | ArgsDelta | StreamCompleted

@@ -1,0 +1,241 @@
+"""The one error classifier: SDK exceptions, raw httpx/httpx2 exceptions and stream contents
+all map to an UpstreamError with a class from panel.errors.ErrorClass.
+
+Exceptions are not uniform (api-facts.md): mid-stream resets surface as raw transport errors,
+mid-stream overloads as APIStatusError with status 200. Everything is classified here so the
+retry policy (panel.retry) decides on classes, never on exception types. The SDK exception's
+request is never kept: its headers hold the API key.
+"""
+
+from __future__ import annotations
+
+import json
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import anthropic
+import httpx2
+import openai
+
+try:  # plain httpx is optional: some compatible clients still raise its exceptions
+    import httpx
+
+    _HTTPX_TIMEOUTS: tuple[type[BaseException], ...] = (httpx.TimeoutException,)
+    _HTTPX_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError,)
+except ImportError:  # pragma: no cover
+    _HTTPX_TIMEOUTS = _HTTPX_ERRORS = ()
+
+from panel.errors import ErrorClass, UpstreamError
+
+# Classes the retry policy may retry. Everything else is terminal for the pair or the run.
+RETRYABLE = frozenset(
+    {
+        ErrorClass.RATE_LIMITED,
+        ErrorClass.OVERLOADED,
+        ErrorClass.SERVER_ERROR,
+        ErrorClass.CONNECTION,
+        ErrorClass.TIMEOUT,
+        ErrorClass.STALLED,
+        ErrorClass.TRUNCATED_EOF,
+    }
+)
+# Classes that stop the whole run: nothing else will succeed either.
+RUN_FATAL = frozenset({ErrorClass.AUTH, ErrorClass.SPEND_CAP})
+
+_TRANSPORT_TIMEOUTS: tuple[type[BaseException], ...] = (httpx2.TimeoutException, *_HTTPX_TIMEOUTS)
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx2.TransportError, *_HTTPX_ERRORS)
+_STATUS_ERRORS = (anthropic.APIStatusError, openai.APIStatusError)
+_CONNECTION_ERRORS = (anthropic.APIConnectionError, openai.APIConnectionError)
+_TIMEOUT_ERRORS = (anthropic.APITimeoutError, openai.APITimeoutError)
+
+
+def classify_exception(exc: BaseException, *, provider: str) -> UpstreamError:
+    """Map any exception raised while calling a provider to an UpstreamError."""
+    if isinstance(exc, UpstreamError):
+        return exc
+    if isinstance(exc, _STATUS_ERRORS):
+        return _classify_status(exc, provider=provider)
+    if isinstance(exc, _TIMEOUT_ERRORS + _TRANSPORT_TIMEOUTS):
+        return UpstreamError(ErrorClass.TIMEOUT, f"{provider}: request timed out")
+    if isinstance(exc, _CONNECTION_ERRORS + _TRANSPORT_ERRORS):
+        cause = exc.__cause__ or exc
+        return UpstreamError(
+            ErrorClass.CONNECTION, f"{provider}: connection failed ({type(cause).__name__})"
+        )
+    if isinstance(exc, TimeoutError):
+        return UpstreamError(ErrorClass.STALLED, f"{provider}: stream stalled")
+    return UpstreamError(
+        ErrorClass.PROTOCOL, f"{provider}: unexpected {type(exc).__name__}: {_short(str(exc))}"
+    )
+
+
+def _classify_status(
+    exc: anthropic.APIStatusError | openai.APIStatusError, *, provider: str
+) -> UpstreamError:
+    status = exc.status_code
+    headers = exc.response.headers
+    body = exc.body
+    err_type, message, details = _error_fields(body)
+    request_id = headers.get("request-id") or headers.get("x-request-id")
+    retry_after = parse_retry_after(headers)
+    text = message or _body_text(exc)
+    where = f"{provider} {status}"
+    if status == 200:
+        # An `event: error` inside a 200 stream: the SDK raises a plain APIStatusError.
+        klass = ErrorClass.OVERLOADED if err_type == "overloaded_error" else ErrorClass.SERVER_ERROR
+        return UpstreamError(
+            klass, f"{where} mid-stream {err_type}: {text}", status=status, request_id=request_id
+        )
+    if status == 429:
+        code = (details or {}).get("error_code") if isinstance(details, dict) else None
+        if (
+            code == "enforced_spend_limit_reached"
+            or err_type == "insufficient_quota"
+            or (isinstance(body, dict) and _openai_code(body) == "insufficient_quota")
+        ):
+            return UpstreamError(
+                ErrorClass.SPEND_CAP,
+                f"{where}: spend limit reached: {text}",
+                status=status,
+                request_id=request_id,
+            )
+        return UpstreamError(
+            ErrorClass.RATE_LIMITED,
+            f"{where}: {text}",
+            status=status,
+            retry_after=retry_after,
+            request_id=request_id,
+        )
+    if status in (401, 403):
+        return UpstreamError(
+            ErrorClass.AUTH, f"{where}: {text}", status=status, request_id=request_id
+        )
+    if status == 402:
+        return UpstreamError(
+            ErrorClass.SPEND_CAP, f"{where}: {text}", status=status, request_id=request_id
+        )
+    if status == 413 or "prompt is too long" in text.lower() or "context length" in text.lower():
+        return UpstreamError(
+            ErrorClass.CONTEXT_TOO_LONG, f"{where}: {text}", status=status, request_id=request_id
+        )
+    if status == 529 or err_type == "overloaded_error":
+        return UpstreamError(
+            ErrorClass.OVERLOADED,
+            f"{where}: {text}",
+            status=status,
+            retry_after=retry_after,
+            request_id=request_id,
+        )
+    if status in (408, 409) or status >= 500:
+        return UpstreamError(
+            ErrorClass.SERVER_ERROR,
+            f"{where}: {text}",
+            status=status,
+            retry_after=retry_after,
+            request_id=request_id,
+        )
+    return UpstreamError(
+        ErrorClass.INVALID_REQUEST, f"{where}: {text}", status=status, request_id=request_id
+    )
+
+
+def _error_fields(body: object) -> tuple[str | None, str | None, Any]:
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            return (
+                _str_or_none(err.get("type")),
+                _str_or_none(err.get("message")),
+                err.get("details"),
+            )
+    return None, None, None
+
+
+def _openai_code(body: dict[str, Any]) -> str | None:
+    err = body.get("error", body)
+    return _str_or_none(err.get("code")) if isinstance(err, dict) else None
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _body_text(exc: anthropic.APIStatusError | openai.APIStatusError) -> str:
+    """A readable line from a body that may be HTML (F07) or JSON."""
+    try:
+        raw = exc.response.text
+    except Exception:  # a streamed body already consumed
+        raw = str(exc.body or "")
+    if "<" in raw and ">" in raw:
+        import re
+
+        title = re.search(r"<title>(.*?)</title>", raw, re.I | re.S)
+        raw = title.group(1) if title else re.sub(r"<[^>]+>", " ", raw)
+    return _short(" ".join(raw.split())) or "no error message"
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds to wait, from retry-after-ms, retry-after (seconds or an HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        from datetime import UTC, datetime
+
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def truncated(stop_reason: str | None, raw_args: str) -> UpstreamError:
+    """A stream that ended without a complete tool call is never a verdict (F12, F14)."""
+    if stop_reason in ("max_tokens", "length"):
+        return UpstreamError(
+            ErrorClass.TRUNCATED_MAX_TOKENS,
+            "the output limit was reached inside the tool call",
+            billed=True,
+            raw_text=raw_args,
+        )
+    return UpstreamError(
+        ErrorClass.TRUNCATED_EOF,
+        "the stream ended before its final event",
+        billed=True,
+        raw_text=raw_args,
+    )
+
+
+def parse_tool_json(raw: str) -> dict[str, Any]:
+    """Parse complete tool arguments; invalid JSON is its own class (F15)."""
+    try:
+        value = json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise UpstreamError(
+            ErrorClass.INVALID_JSON,
+            # The raw text is kept in the message, size-capped (F15).
+            f"tool arguments are not valid JSON ({exc.msg} at char {exc.pos}); "
+            f"they began: {_short(raw, 200)!r}",
+            billed=True,
+            raw_text=raw,
+        ) from None
+    if not isinstance(value, dict):
+        raise UpstreamError(
+            ErrorClass.INVALID_JSON,
+            "tool arguments are not a JSON object",
+            billed=True,
+            raw_text=raw,
+        )
+    return value

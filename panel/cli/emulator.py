@@ -1,0 +1,50 @@
+"""`panel emulator`: serve the local Anthropic/OpenAI emulator until stopped."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Annotated
+
+import typer
+
+from panel.emulator.faults import FaultSpecError
+from panel.emulator.state import EmulatorConfig
+from panel.errors import ConfigError
+
+
+def emulator(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8090,
+    seed: Annotated[int, typer.Option(help="Seed for the stub model and the fault plan.")] = 0,
+    latency_scale: Annotated[
+        float, typer.Option(help="Multiply the latency model (0 = instant).")
+    ] = 1.0,
+    faults: Annotated[
+        str | None,
+        typer.Option(help="Seeded fault plan, e.g. overloaded=0.05,reset_midstream=0.02."),
+    ] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute per key.")] = None,
+    itpm: Annotated[
+        int | None, typer.Option(help="Uncached input tokens per minute per key.")
+    ] = None,
+    otpm: Annotated[int | None, typer.Option(help="Output tokens per minute per key.")] = None,
+) -> None:
+    """Serve the emulator; prints `listening on http://HOST:PORT` once ready."""
+    from panel.emulator.runner import serve  # uvicorn only when serving
+
+    try:
+        config = EmulatorConfig.from_cli(
+            seed=seed, latency_scale=latency_scale, faults=faults, rpm=rpm, itpm=itpm, otpm=otpm
+        )
+    except FaultSpecError as exc:
+        raise ConfigError(str(exc)) from exc
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(config, host=host, port=port, on_ready=_announce)
+
+
+def _announce(url: str) -> None:
+    print(f"listening on {url}", flush=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("emulator")(emulator)

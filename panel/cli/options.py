@@ -1,0 +1,54 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="PROVIDER:MODEL, e.g. anthropic:claude-sonnet-5, openai:gpt-5.6-luna, "
+        "openrouter:anthropic/claude-sonnet-5, compatible:llama3, emulator:claude-sonnet-5. "
+        "Default: by the API keys set; with none, the built-in emulator.",
+    ),
+]
+PersonasOpt = Annotated[
+    str | None, typer.Option("--personas", "-p", help="Comma-separated persona ids (default: all).")
+]
+RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Where run folders live.")]
+ConcurrencyOpt = Annotated[
+    int, typer.Option("--concurrency", "-c", min=1, max=512, help="Requests in flight at most.")
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Machine-readable result on stdout; progress on stderr.")
+]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Emulator only: seed of the synthetic verdicts.")
+]
+LatencyOpt = Annotated[
+    float,
+    typer.Option(
+        "--latency-scale", min=0.0, help="Emulator only: 1 = realistic latency, 0 = instant."
+    ),
+]
+FaultsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--faults", help="Emulator only: fault plan, e.g. overloaded=0.1,reset_midstream=0.05."
+    ),
+]
+BehaviourOpt = Annotated[
+    str,
+    typer.Option(
+        "--behaviour", help="Emulator only: normal | echo | obey (for escaping/injection demos)."
+    ),
+]
+
+
+def split_ids(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None

@@ -1,0 +1,106 @@
+"""`panel run TOOL_FILE...`: run the panel on tools and watch the verdicts stream in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from panel.cli.options import (
+    BehaviourOpt,
+    ConcurrencyOpt,
+    FaultsOpt,
+    JsonOpt,
+    LatencyOpt,
+    ModelOpt,
+    PersonasOpt,
+    RunsDirOpt,
+    SeedOpt,
+    split_ids,
+)
+from panel.display import LiveDisplay, outcome_json, render_summary
+from panel.engine import RunOptions, run_panel
+from panel.errors import ConfigError
+from panel.providers.select import EmulatorSettings, parse_model
+from panel.tools import load_tools
+
+
+def run(
+    tool_files: Annotated[list[Path], typer.Argument(help="Tool YAML files, or folders of them.")],
+    model: ModelOpt = None,
+    personas: PersonasOpt = None,
+    runs_dir: RunsDirOpt = Path("runs"),
+    concurrency: ConcurrencyOpt = 8,
+    json_out: JsonOpt = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Ignore the result cache.")] = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Finish a stopped run by id.")
+    ] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=256)] = 2048,
+    ttl: Annotated[str, typer.Option("--ttl", help="Prompt-cache lifetime: 5m or 1h.")] = "5m",
+    budget: Annotated[
+        float | None, typer.Option("--budget", help="Stop launching at this many USD.")
+    ] = None,
+    seed: SeedOpt = 0,
+    latency_scale: LatencyOpt = 0.5,
+    faults: FaultsOpt = None,
+    behaviour: BehaviourOpt = "normal",
+) -> None:
+    """Run every persona on every tool; stream the verdicts; write runs/<run-id>/.
+
+    Exits 0 when every verdict was recorded (ok or declined), 1 when some failed or are
+    pending, 2 on bad input or configuration.
+    """
+    err = Console(stderr=True)
+    spec = parse_model(model)
+    if spec.defaulted_to_emulator:
+        err.print(
+            "[yellow]no API key set (ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY): "
+            "using the built-in emulator — verdicts are synthetic[/]",
+            soft_wrap=True,
+        )
+    if ttl not in ("5m", "1h"):
+        raise ConfigError("--ttl must be 5m or 1h")
+    loaded = load_tools(tool_files)
+    for error in loaded.errors:
+        err.print(f"[red]skipped[/] {escape(str(error))}", soft_wrap=True)
+    for warning in loaded.warnings:
+        err.print(f"[yellow]warning[/] {escape(warning)}", soft_wrap=True)
+    if not loaded.tools:
+        raise ConfigError("no tool file loaded; nothing to run")
+    options = RunOptions(
+        model=str(spec),
+        personas=split_ids(personas),
+        runs_dir=runs_dir,
+        concurrency=concurrency,
+        max_tokens=max_tokens,
+        cache_ttl="1h" if ttl == "1h" else "5m",
+        use_result_cache=not no_cache,
+        budget_usd=budget,
+        resume=resume,
+        emulator=EmulatorSettings(
+            seed=seed, latency_scale=latency_scale, behaviour=behaviour, faults=faults
+        ),
+    )
+    with LiveDisplay(err) as display:
+        outcome = asyncio.run(run_panel(loaded.tools, options, display, env=dict(os.environ)))
+    if json_out:
+        sys.stdout.write(json.dumps(outcome_json(outcome), indent=2, ensure_ascii=False) + "\n")
+    else:
+        render_summary(Console(), outcome)
+    bad = outcome.pending or loaded.errors or any(r.status == "failed" for r in outcome.results)
+    raise typer.Exit(1 if bad else 0)
+
+
+_Ttl = Literal["5m", "1h"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)

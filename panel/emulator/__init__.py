@@ -1,0 +1,10 @@
+"""A local emulator of the Anthropic Messages and OpenAI Chat Completions APIs.
+
+See docs/emulator.md.
+"""
+
+from panel.emulator.faults import FAULT_NAMES, FaultRule
+from panel.emulator.ratelimit import RateLimits
+from panel.emulator.state import EmulatorConfig, EmulatorState
+
+__all__ = ["FAULT_NAMES", "EmulatorConfig", "EmulatorState", "FaultRule", "RateLimits"]

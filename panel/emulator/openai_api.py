@@ -1,0 +1,462 @@
+"""`POST /v1/chat/completions`: the OpenAI wire format over the same stub, cache and faults.
+
+OpenAI has no 529: `overloaded` answers 503 with a `server_error` body (what OpenAI sends when
+it sheds load). Mid-stream errors are a `data: {"error": …}` chunk, which the SDK raises as
+APIError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from panel.emulator import anthropic_reply as ar
+from panel.emulator.anthropic_api import GARBAGE, HTML_500, PING_EVERY_S
+from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
+from panel.emulator.latency import Pacer, latency_plan
+from panel.emulator.promptcache import CacheResult, openai_blocks
+from panel.emulator.ratelimit import openai_headers
+from panel.emulator.sse import (
+    SSE_HEADERS,
+    ConnectionReset,
+    data_only,
+    derived_id,
+    dumps,
+    openai_error,
+)
+from panel.emulator.state import EmulatorState, cost_usd
+from panel.modeltable import ModelInfo, model_info
+
+Chunk = tuple[ar.Tag, bytes, int]
+_MIDSTREAM_MESSAGE = "The server had an error while processing your request. Sorry about that!"
+_MIDSTREAM_ERROR: dict[str, Any] = {
+    "error": {
+        "message": _MIDSTREAM_MESSAGE,
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    }
+}
+
+
+def _bad(message: str, param: str | None = None, code: str | None = None) -> BadRequest:
+    return BadRequest(400, "invalid_request_error", message, param=param, code=code)
+
+
+def validate(body: dict[str, Any]) -> ModelInfo:
+    for name in ("model", "messages"):
+        if name not in body:
+            raise _bad(
+                f"Missing required parameter: '{name}'.",
+                param=name,
+                code="missing_required_parameter",
+            )
+    if not isinstance(body["messages"], list) or not body["messages"]:
+        raise _bad("Invalid 'messages': empty array.", param="messages", code="empty_array")
+    model = model_info(str(body["model"]))
+    if model is None or model.provider != "openai":
+        raise BadRequest(
+            404,
+            "invalid_request_error",
+            f"The model `{body['model']}` does not exist or you do not have access to it.",
+            code="model_not_found",
+        )
+    for i, tool in enumerate(body.get("tools") or []):
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(fn, dict) or "name" not in fn:
+            raise _bad(
+                f"Missing required parameter: 'tools[{i}].function'.", param=f"tools[{i}].function"
+            )
+        if fn.get("strict"):
+            problem = strict_schema_problem(fn.get("parameters") or {}, all_required=True)
+            if problem:
+                raise _bad(
+                    f"Invalid schema for function '{fn['name']}': {problem}",
+                    param=f"tools[{i}].function.parameters",
+                    code="invalid_function_parameters",
+                )
+    return model
+
+
+def _anthropic_view(body: dict[str, Any]) -> dict[str, Any]:
+    """The request as the shared reply builder reads it (tools, choice, budget, texts)."""
+    tools = [
+        {"name": t["function"]["name"], "input_schema": t["function"].get("parameters") or {}}
+        for t in body.get("tools") or []
+    ]
+    choice = body.get("tool_choice")
+    mapped: dict[str, Any] = {"type": "auto"}
+    if choice == "none":
+        mapped = {"type": "none"}
+    elif choice == "required":
+        mapped = {"type": "any"}
+    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        mapped = {"type": "tool", "name": choice["function"].get("name")}
+    budget = body.get("max_completion_tokens") or body.get("max_tokens") or 1_000_000
+    return {
+        "messages": body["messages"],
+        "tools": tools,
+        "tool_choice": mapped,
+        "max_tokens": budget,
+    }
+
+
+async def chat_completions(request: Request) -> Response:
+    state: EmulatorState = request.app.state.emulator
+    ex = Exchange.begin(request, state, "openai")
+    try:
+        return await _handle(request, ex)
+    except BadRequest as err:
+        ex.finish(err.status)
+        return openai_error(
+            err.status,
+            err.kind,
+            err.message,
+            ex.request_id,
+            code=err.extra.get("code"),
+            param=err.extra.get("param"),
+            headers=err.extra.get("headers"),
+        )
+    except BaseException:
+        ex.finish(500, note="emulator exception")
+        raise
+
+
+def _pre_response_fault(ex: Exchange) -> BadRequest | Response | None:
+    name = ex.fault_name
+    if name == "overloaded":
+        return BadRequest(503, "server_error", "The server is overloaded or not ready yet.")
+    if name == "rate_limited":
+        retry = ex.fault.arg if ex.fault and ex.fault.arg else "2"
+        return BadRequest(
+            429,
+            "requests",
+            "Rate limit reached for requests. Please try again later.",
+            code="rate_limit_exceeded",
+            headers={"retry-after": retry, "x-ratelimit-remaining-requests": "0"},
+        )
+    if name == "spend_cap":
+        return BadRequest(
+            429,
+            "insufficient_quota",
+            "You exceeded your current quota, please check your plan and billing details.",
+            code="insufficient_quota",
+        )
+    if name == "auth":
+        return BadRequest(
+            401, "invalid_request_error", "Incorrect API key provided.", code="invalid_api_key"
+        )
+    if name == "server_error":
+        return Response(
+            HTML_500,
+            status_code=500,
+            media_type="text/html",
+            headers={"x-request-id": ex.request_id},
+        )
+    return None
+
+
+async def _handle(request: Request, ex: Exchange) -> Response:
+    await ex.read(request)
+    body = ex.body
+    model = validate(body)
+    state = ex.state
+    cache = state.openai_cache
+    result = cache.account(
+        ex.namespace, model, openai_blocks(body), cache_key=body.get("prompt_cache_key")
+    )
+    try:
+        ex.pick_fault(request)
+        rl_headers: dict[str, str] = {}
+        if state.ratelimiter.limits.any:
+            verdict = state.ratelimiter.admit(ex.key, result.uncached_tokens + result.write_tokens)
+            rl_headers = openai_headers(verdict)
+            if not verdict.allowed:
+                raise BadRequest(
+                    429,
+                    "tokens",
+                    "Rate limit reached. Please try again later.",
+                    code="rate_limit_exceeded",
+                    headers=rl_headers,
+                )
+        early = _pre_response_fault(ex)
+        if isinstance(early, BadRequest):
+            raise early
+        if early is not None:
+            ex.finish(early.status_code)
+            cache.abandon(result.ticket)
+            return early
+    except BaseException:
+        cache.abandon(result.ticket)
+        raise
+    reply = ar.build_reply(
+        _anthropic_view(body),
+        model,
+        seed=ex.seed,
+        digest=ex.digest,
+        behaviour=ex.behaviour,
+        fault=ex.fault_name,
+    )
+    if any(b.kind == "tool_use" for b in reply.blocks):
+        # Chat Completions tool calls come without prose.
+        keep = [i for i, b in enumerate(reply.blocks) if b.kind != "text"]
+        reply.blocks = [reply.blocks[i] for i in keep]
+        reply.tokens = [reply.tokens[i] for i in keep]
+    headers = {**rl_headers, "x-request-id": ex.request_id}
+    if body.get("stream"):
+        return StreamingResponse(
+            _stream(ex, model, result, reply),
+            media_type="text/event-stream",
+            headers={**SSE_HEADERS, **headers},
+        )
+    return await _plain(ex, model, result, reply, headers)
+
+
+def _finish_reason(reply: ar.Reply) -> str:
+    return {"tool_use": "tool_calls", "max_tokens": "length"}.get(reply.stop_reason, "stop")
+
+
+def _usage(
+    ex: Exchange, model: ModelInfo, result: CacheResult, output: int
+) -> dict[str, Any] | None:
+    if ex.fault_name == "missing_usage":
+        return None
+    details: dict[str, Any] = {"cached_tokens": result.read_tokens, "audio_tokens": 0}
+    if model.cache_accounting == "exact":
+        details["cache_write_tokens"] = result.write_tokens
+    prompt = result.read_tokens + result.write_tokens + result.uncached_tokens
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": output,
+        "total_tokens": prompt + output,
+        "prompt_tokens_details": details,
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+    }
+
+
+def _settle(ex: Exchange, model: ModelInfo, result: CacheResult, output: int) -> None:
+    ex.state.ratelimiter.debit_output(ex.key, output)
+    if ex.billed:
+        ex.state.bill(
+            cost_usd(
+                model,
+                uncached=result.uncached_tokens,
+                write_5m=result.write_5m_tokens,
+                write_1h=result.write_1h_tokens,
+                read=result.read_tokens,
+                output=output,
+            )
+        )
+
+
+def _pacer(ex: Exchange, model: ModelInfo, result: CacheResult) -> Pacer:
+    uncached = result.uncached_tokens + result.write_tokens
+    return Pacer(latency_plan(model, uncached, ex.state.config.latency_scale), ex.arrived)
+
+
+def _begin_response(ex: Exchange, result: CacheResult) -> None:
+    ex.state.openai_cache.activate(result.ticket)
+    ex.state.note_cache(read_tokens=result.read_tokens, write_tokens=result.write_tokens)
+
+
+def _chunks(
+    ex: Exchange,
+    reply: ar.Reply,
+    base: dict[str, Any],
+    include_usage: bool,
+    usage: dict[str, Any] | None,
+) -> list[Chunk]:
+    rng = random.Random(f"openai:{ex.seed}:{ex.digest}")
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        c = {
+            **base,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if include_usage:
+            c["usage"] = None
+        return data_only(dumps(c))
+
+    out: list[Chunk] = [
+        ("start", chunk({"role": "assistant", "content": None, "refusal": None}), 0)
+    ]
+    done = 0
+    for block, tokens in zip(reply.blocks, reply.tokens, strict=True):
+        if block.kind == "thinking":
+            done += tokens  # hidden reasoning: billed, never shown
+            continue
+        if block.kind == "tool_use":
+            head = {
+                "index": 0,
+                "id": derived_id("call_", ex.digest),
+                "type": "function",
+                "function": {"name": block.name, "arguments": ""},
+            }
+            out.append(("block_start", chunk({"tool_calls": [head]}), done))
+            parts = ar._pieces(block.text, rng, 3, 16)
+            tag: ar.Tag = "tool_delta"
+        else:
+            parts = ar._text_pieces(block.text, rng)
+            tag = "delta"
+        seen = 0
+        for part in parts:
+            seen += len(part)
+            emitted = done + round(tokens * seen / max(1, len(block.text)))
+            if block.kind == "tool_use":
+                delta: dict[str, Any] = {
+                    "tool_calls": [{"index": 0, "function": {"arguments": part}}]
+                }
+            else:
+                delta = {"content": part}
+            out.append((tag, chunk(delta), emitted))
+        done += tokens
+    if reply.stop_reason == "refusal" and reply.stop_details:
+        out.append(("delta", chunk({"refusal": reply.stop_details["explanation"]}), done))
+    out.append(("end", chunk({}, _finish_reason(reply)), done))
+    if include_usage and usage is not None:
+        out.append(("end", data_only(dumps({**base, "choices": [], "usage": usage})), done))
+    out.append(("end", data_only("[DONE]"), done))
+    return out
+
+
+def _base(ex: Exchange) -> dict[str, Any]:
+    return {
+        "id": derived_id("chatcmpl-", ex.digest + str(ex.attempt), 29),
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": str(ex.body["model"]),
+        "system_fingerprint": "fp_emulator",
+    }
+
+
+async def _stream(
+    ex: Exchange, model: ModelInfo, result: CacheResult, reply: ar.Reply
+) -> AsyncIterator[bytes]:
+    fault = ex.fault_name
+    activated = False
+    usage = _usage(ex, model, result, reply.output_tokens)
+    note: str | None = None
+    try:
+        pacer = _pacer(ex, model, result)
+        if fault == "garbage":
+            await pacer.first_token()
+            yield GARBAGE
+            return
+        if fault == "stall":
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + ex.state.config.stall_seconds
+            while (left := deadline - loop.time()) > 0:
+                yield b": keep-alive\n\n"
+                await asyncio.sleep(min(PING_EVERY_S, left))
+            return
+        include = bool((ex.body.get("stream_options") or {}).get("include_usage"))
+        chunks = _chunks(ex, reply, _base(ex), include, usage)
+        cuts = ar.cut_points(chunks)
+        await pacer.first_token()
+        _begin_response(ex, result)
+        activated = True
+        for i, (_, data, emitted) in enumerate(chunks):
+            if (fault == "overloaded_midstream" and i == cuts["after_start"]) or (
+                fault == "error_after_partial" and i == cuts["mid"]
+            ):
+                yield data_only(dumps(_MIDSTREAM_ERROR))
+                return
+            if fault == "reset_midstream" and i == cuts["mid"]:
+                _settle(ex, model, result, reply.output_tokens)
+                note = "connection reset"
+                raise ConnectionReset(ex.request_id)
+            if fault == "eof_early" and i == cuts["late"]:
+                _settle(ex, model, result, reply.output_tokens)
+                return
+            await pacer.tokens_emitted(emitted)
+            yield data
+        _settle(ex, model, result, reply.output_tokens)
+    except asyncio.CancelledError:
+        note = "client disconnected"
+        raise
+    finally:
+        if not activated:
+            ex.state.openai_cache.abandon(result.ticket)
+        ex.finish(200, usage, note)
+
+
+def completion_json(ex: Exchange, reply: ar.Reply, usage: dict[str, Any] | None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+    texts = [b.text for b in reply.blocks if b.kind == "text"]
+    if texts:
+        message["content"] = "".join(texts)
+    tools = [b for b in reply.blocks if b.kind == "tool_use"]
+    if tools:
+        message["tool_calls"] = [
+            {
+                "id": derived_id("call_", ex.digest),
+                "type": "function",
+                "function": {"name": b.name, "arguments": b.text},
+            }
+            for b in tools
+        ]
+    if reply.stop_reason == "refusal" and reply.stop_details:
+        message["refusal"] = reply.stop_details["explanation"]
+    body: dict[str, Any] = {
+        **_base(ex),
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": _finish_reason(reply),
+            }
+        ],
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+async def _plain(
+    ex: Exchange, model: ModelInfo, result: CacheResult, reply: ar.Reply, headers: dict[str, str]
+) -> Response:
+    fault = ex.fault_name
+    pacer = _pacer(ex, model, result)
+    await pacer.first_token()
+    if fault in ("overloaded_midstream", "error_after_partial", "garbage", "stall"):
+        ex.state.openai_cache.abandon(result.ticket)
+        if fault == "garbage":
+            ex.finish(200)
+            return Response(GARBAGE, media_type="application/json", headers=headers)
+        if fault == "stall":
+            await asyncio.sleep(ex.state.config.stall_seconds)
+            ex.finish(200, note="stall")
+            return Response(b"", media_type="application/json", headers=headers)
+        ex.finish(500)
+        return openai_error(500, "server_error", _MIDSTREAM_MESSAGE, ex.request_id)
+    _begin_response(ex, result)
+    await pacer.tokens_emitted(reply.output_tokens)
+    usage = _usage(ex, model, result, reply.output_tokens)
+    payload = dumps(completion_json(ex, reply, usage)).encode()
+    _settle(ex, model, result, reply.output_tokens)
+    ex.finish(200, usage, "connection reset" if fault == "reset_midstream" else None)
+    if fault == "eof_early":
+        return Response(
+            payload[: len(payload) // 2], media_type="application/json", headers=headers
+        )
+    if fault == "reset_midstream":
+        return StreamingResponse(
+            _reset_after(payload[: len(payload) // 2]),
+            media_type="application/json",
+            headers=headers,
+        )
+    return Response(payload, media_type="application/json", headers=headers)
+
+
+async def _reset_after(part: bytes) -> AsyncIterator[bytes]:
+    yield part
+    await asyncio.sleep(0)
+    raise ConnectionReset("reset")

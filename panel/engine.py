@@ -1,0 +1,771 @@
+"""The engine: run a panel — every (tool, persona) pair — and record the run.
+
+    load inputs ─> render prompts ─> cache plan ─> reuse cached results ─> schedule the rest
+      ─> stream each verdict (provider) ─> validate ─> record (run store, result cache)
+      ─> cost and cache report ─> manifest
+
+Events (ReviewStarted, VerdictDelta, ReviewRetrying, ReviewFinished) go to an `on_event`
+callback as they happen; `run_panel` returns the assembled RunOutcome. One pair failing never
+fails the panel: it becomes a recorded result with an error class. Auth and spend-cap errors,
+the budget, and a rate-limit wait too long to sleep through stop new launches; the pairs not
+yet launched stay pending, and `resume` finishes them later without re-paying for anything
+recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from panel import costs
+from panel.classify import RUN_FATAL
+from panel.errors import ConfigError, ErrorClass, RunStoreError, UpstreamError
+from panel.modeltable import ModelInfo
+from panel.personas import Persona, load_personas, select_personas
+from panel.planning import build_cache_plan
+from panel.prompts import PromptSet, load_prompts, render_prompt
+from panel.providers.base import (
+    ArgsDelta,
+    Provider,
+    Reask,
+    StreamCompleted,
+    StreamStarted,
+    VerdictRequest,
+)
+from panel.providers.select import EmulatorSettings, ModelSpec, open_provider, parse_model
+from panel.resultcache import ResultCache, digest_settings, pair_key_for
+from panel.retry import PairRetry, PauseGate, RetryLimits, RunPaused
+from panel.runformat import (
+    Attempt,
+    CachePlan,
+    Cost,
+    InputDigest,
+    Inputs,
+    PairResult,
+    RunManifest,
+    RunStatus,
+    Usage,
+)
+from panel.runs import RunStore
+from panel.scheduler import AdaptiveLimit, CacheAwareScheduler, PairId
+from panel.textsafety import injection_flags
+from panel.tokens import canonical_json
+from panel.tools import LoadedTool
+from panel.verdict import (
+    Verdict,
+    VerdictProblem,
+    schema_digest,
+    validate_verdict,
+    verdict_tool_schema,
+)
+from panel.workspace import persona_dirs, prompt_dirs
+
+_KEY_VARS = {
+    "anthropic": "ANTHROPIC_API_KEY",
+    "openai": "OPENAI_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY",
+}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    model: str | None = None  # "provider:model"; None picks by the keys that are set
+    personas: Sequence[str] | None = None  # ids; None = all, in display order
+    runs_dir: Path = Path("runs")
+    cwd: Path | None = None  # workspace for personas/ and prompts/ overrides
+    concurrency: int = 8
+    max_tokens: int = 2048
+    cache_ttl: Literal["5m", "1h"] = "5m"
+    use_result_cache: bool = True
+    cache_dir: Path | None = None  # default: <runs_dir>/.cache
+    retry: RetryLimits = field(default_factory=RetryLimits)
+    idle_timeout: float = 60.0
+    budget_usd: float | None = None
+    emulator: EmulatorSettings = field(default_factory=EmulatorSettings)
+    base_url: str | None = None
+    resume: str | None = None  # run id to finish
+    canaries: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)  # free settings recorded in the manifest
+    # False: RunOutcome.results stays empty and results live only on disk (bounded memory for
+    # big batches; read them back with RunStore.iter_results).
+    keep_results: bool = True
+
+
+# -- events -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: str
+    run_dir: Path
+    model: str
+    synthetic: bool
+    pairs: list[PairId]
+    reused: int
+    plan: CachePlan | None
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class ReviewStarted:
+    tool: str
+    persona: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class VerdictDelta:
+    tool: str
+    persona: str
+    snapshot: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReviewRetrying:
+    tool: str
+    persona: str
+    error_class: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ReviewFinished:
+    result: PairResult
+
+
+Event = RunStarted | ReviewStarted | VerdictDelta | ReviewRetrying | ReviewFinished
+EventSink = Callable[[Event], None]
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    run_dir: Path
+    manifest: RunManifest
+    results: list[PairResult]
+    pending: list[PairId]
+    reused: int
+    requested: int
+    max_in_flight: int
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _digest(value: Any) -> str:
+    return "sha256:" + hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+async def run_panel(
+    tools: Sequence[LoadedTool],
+    options: RunOptions,
+    on_event: EventSink | None = None,
+    *,
+    env: dict[str, str] | None = None,
+) -> RunOutcome:
+    """Run every persona on every tool; record the run; return what happened."""
+    return await run_panel_with(_PanelRun, tools, options, on_event, env=env)
+
+
+async def run_panel_with(
+    run_class: type[_PanelRun],
+    tools: Sequence[LoadedTool],
+    options: RunOptions,
+    on_event: EventSink | None = None,
+    *,
+    env: dict[str, str] | None = None,
+) -> RunOutcome:
+    """`run_panel` with another scheduling strategy (a _PanelRun subclass, e.g. the batch APIs)."""
+    spec = parse_model(options.model, env if env is not None else os.environ)
+    personas = select_personas(load_personas(persona_dirs(options.cwd)), options.personas)
+    prompts = load_prompts(prompt_dirs(options.cwd))
+    prompts.prepare(personas)  # a bad persona or template fails before any request
+    if not tools:
+        raise ConfigError("no tools to review")
+    async with open_provider(
+        spec,
+        env=env,
+        emulator=options.emulator,
+        base_url=options.base_url,
+        idle_timeout=options.idle_timeout,
+    ) as provider:
+        run = run_class(tools, personas, prompts, provider, spec, options, on_event)
+        return await run.execute()
+
+
+class _PanelRun:
+    def __init__(
+        self,
+        tools: Sequence[LoadedTool],
+        personas: Sequence[Persona],
+        prompts: PromptSet,
+        provider: Provider,
+        spec: ModelSpec,
+        options: RunOptions,
+        on_event: EventSink | None,
+    ) -> None:
+        self.tools = {t.slug: t for t in tools}
+        self.personas = {p.id: p for p in personas}
+        self.prompts = prompts
+        self.provider = provider
+        self.spec = spec
+        self.options = options
+        self.emit: EventSink = on_event or (lambda _event: None)
+        self.info: ModelInfo | None = provider.info
+        self.schema = verdict_tool_schema()
+        self.settings = self._settings()
+        self.inputs = Inputs(
+            tools={t.slug: InputDigest(path=t.path, digest=t.digest) for t in tools},
+            personas={p.id: InputDigest(path=p.path, digest=p.digest) for p in personas},
+            templates=prompts.template_digests(),
+            verdict_schema=schema_digest(),
+            settings=digest_settings(self.settings),
+        )
+        self.gate = PauseGate()
+        self.limit = AdaptiveLimit(options.concurrency)
+        self.usages: list[Usage] = []  # one per billed attempt at standard prices
+        self.batch_usages: list[Usage] = []  # one per billed attempt at the batch discount
+        self.batch_pricing = False  # set while attempts go through a provider's batch service
+        self.spent = 0.0
+        self.stop_reason: str | None = None
+        self.fatal: UpstreamError | None = None
+        self.results: list[PairResult] = []
+        self.requested = 0
+        self.breakpoints: dict[str, frozenset[Literal["house", "persona"]]] = {}
+
+    def _settings(self) -> dict[str, str | int | float | bool | None]:
+        s: dict[str, str | int | float | bool | None] = {
+            "provider": self.spec.provider,
+            "model": self.spec.model,
+            "max_tokens": self.options.max_tokens,
+            "cache_ttl": self.options.cache_ttl,
+        }
+        if self.provider.synthetic:
+            s["emulator_seed"] = self.options.emulator.seed
+            s["emulator_behaviour"] = self.options.emulator.behaviour
+        return s
+
+    # -- the run ------------------------------------------------------------------------
+
+    async def execute(self) -> RunOutcome:
+        store = self._open_store()
+        try:
+            return await self._execute(store)
+        finally:
+            store.release()
+
+    def _open_store(self) -> RunStore:
+        o = self.options
+        if o.resume:
+            store = RunStore.open(o.runs_dir, o.resume, write=True)
+            before = store.manifest()
+            if before.model != str(self.spec):
+                store.release()
+                raise RunStoreError(
+                    f"run {o.resume} used {before.model}; resume it with --model {before.model}"
+                )
+            return store
+        pairs_total = len(self.tools) * len(self.personas)
+        manifest = RunManifest(
+            run_id="pending",
+            created_at=_now(),
+            updated_at=_now(),
+            status="running",
+            model=str(self.spec),
+            provider=self.provider.name,
+            synthetic=self.provider.synthetic,
+            settings={**self.settings, "concurrency": o.concurrency, **o.labels},
+            inputs=self.inputs,
+            pairs_total=pairs_total,
+            usage=Usage(),
+            cost=Cost(usd=0.0, floor_usd=0.0, no_cache_usd=0.0),
+        )
+        return RunStore.create(o.runs_dir, manifest)
+
+    async def _execute(self, store: RunStore) -> RunOutcome:
+        self.store = store
+        done: set[PairId] | dict[PairId, PairResult]
+        if self.options.keep_results:
+            done = store.results()
+            self.results = list(done.values())
+        else:  # stream the file: a 10k-pair run never holds every result
+            done = {(r.tool_slug, r.persona) for r in store.iter_results()}
+        all_pairs = [(t, p) for t in self.tools for p in self.personas]
+        todo = [pair for pair in all_pairs if pair not in done]
+        cache = self._result_cache()
+        reused = 0
+        notes: list[str] = [
+            f"dropped a torn last line of {n}" for n, c in store.dropped.items() if c
+        ]
+        if cache is not None:
+            remaining = []
+            for pair in todo:
+                hit = cache.get(self._pair_key(pair))
+                if hit is None:
+                    remaining.append(pair)
+                    continue
+                result = hit.model_copy(update={"reused": True, "attempts": 0, "cost_usd": 0.0})
+                store.append_result(result)
+                self._keep(result)
+                self.emit(ReviewFinished(result))
+                reused += 1
+            todo = remaining
+        plan = self._plan(todo)
+        notes += plan.warnings if plan else []
+        self.emit(
+            RunStarted(
+                store.run_id,
+                store.path,
+                str(self.spec),
+                self.provider.synthetic,
+                todo,
+                reused,
+                plan,
+                notes,
+            )
+        )
+        pending = await self._schedule(todo, plan, cache)
+        if cache is not None:
+            cache.close()
+        manifest = self._finish_manifest(store, plan, pending, notes)
+        order = {pair: i for i, pair in enumerate(all_pairs)}
+        self.results.sort(key=lambda r: order.get((r.tool_slug, r.persona), len(order)))
+        if self.fatal is not None and self.fatal.error_class is ErrorClass.AUTH:
+            var = _KEY_VARS.get(self.spec.provider, "the provider's API key variable")
+            raise ConfigError(
+                f"{self.provider.name} rejected the API key ({self.fatal.status}): check {var}. "
+                f"Run {store.run_id} stopped; finish it with --resume {store.run_id}"
+            )
+        return RunOutcome(
+            run_id=store.run_id,
+            run_dir=store.path,
+            manifest=manifest,
+            results=self.results,
+            pending=pending,
+            reused=reused,
+            requested=self.requested,
+            max_in_flight=self.limit.peak,
+        )
+
+    def _result_cache(self) -> ResultCache | None:
+        if not self.options.use_result_cache:
+            return None
+        return ResultCache(self.options.cache_dir or self.options.runs_dir / ".cache")
+
+    def _pair_key(self, pair: PairId) -> str:
+        return pair_key_for(
+            self.inputs, pair[0], pair[1], model=self.spec.model, provider=self.spec.provider
+        )
+
+    def _plan(self, todo: Sequence[PairId]) -> CachePlan | None:
+        # Breakpoints only where another request of this run will read the prefix.
+        per_persona = Counter(p for _, p in todo)
+        self.breakpoints = {}
+        for persona, n in per_persona.items():
+            marks: set[Literal["house", "persona"]] = set()
+            if len(todo) > 1:
+                marks.add("house")
+            if n > 1:
+                marks.add("persona")
+            self.breakpoints[persona] = frozenset(marks)
+        # One rendered request per persona stands for all of its pairs (the prefix is what the
+        # plan measures): a 10k-pair run never renders every prompt up front.
+        firsts: dict[str, PairId] = {}
+        for pair in todo:
+            firsts.setdefault(pair[1], pair)
+        samples = [self._request(pair) for pair in firsts.values()]
+        return build_cache_plan(
+            self.provider, self.info, samples, self.options.cache_ttl, counts=per_persona
+        )
+
+    def _keep(self, result: PairResult) -> None:
+        if self.options.keep_results:
+            self.results.append(result)
+
+    def _usage_cost(self, usage: Usage) -> float | None:
+        if self.info is None:
+            return None
+        return costs.usage_cost(
+            self.info, usage, ttl=self.options.cache_ttl, batch=self.batch_pricing
+        )
+
+    def _request(self, pair: PairId) -> VerdictRequest:
+        tool, persona = self.tools[pair[0]], self.personas[pair[1]]
+        return VerdictRequest(
+            breakpoints=self.breakpoints.get(persona.id, frozenset({"house", "persona"})),
+            tool_slug=tool.slug,
+            persona_id=persona.id,
+            parts=render_prompt(persona, tool, self.prompts),
+            tool_schema=self.schema,
+            max_tokens=self.options.max_tokens,
+            cache_ttl=self.options.cache_ttl,
+        )
+
+    async def _schedule(
+        self, todo: list[PairId], plan: CachePlan | None, cache: ResultCache | None
+    ) -> list[PairId]:
+        cacheable = {
+            s.name: s.cacheable and s.shared_by > 1 for s in (plan.segments if plan else [])
+        }
+        scheduler = CacheAwareScheduler(
+            todo,
+            gate_house=cacheable.get("tools+house", False),
+            gate_personas=any(v for k, v in cacheable.items() if k.startswith("persona:")),
+        )
+        pending: list[PairId] = []
+
+        async def worker() -> None:
+            while True:
+                if self.stop_reason is not None:
+                    pending.extend(await scheduler.drop_rest())
+                    return
+                pair = await scheduler.next()
+                if pair is None:
+                    return
+                if self.options.budget_usd is not None and self.spent >= self.options.budget_usd:
+                    self.stop_reason = f"budget of ${self.options.budget_usd:.2f} reached"
+                    pending.append(pair)
+                    continue
+                finished = await self._review(pair, scheduler, cache)
+                if not finished:
+                    pending.append(pair)
+                await scheduler.started(pair)
+
+        workers = max(1, min(self.options.concurrency, len(todo)))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return pending
+
+    # -- one pair -----------------------------------------------------------------------
+
+    async def _review(
+        self, pair: PairId, scheduler: CacheAwareScheduler, cache: ResultCache | None
+    ) -> bool:
+        """Review one pair to a terminal result; False when the run stopped before that."""
+        base = self._request(pair)
+        retry = PairRetry(self.options.retry, self.gate)
+        state = _PairState(request=base)
+        self.requested += 1
+        try:
+            async for attempt in retry.retrying():
+                with attempt:
+                    await self.gate.wait()
+                    async with self.limit:
+                        if self.stop_reason is not None and state.attempts == 0:
+                            raise _Stopped
+                        await self._attempt(pair, state, scheduler)
+                        await self.limit.succeeded()
+        except _Stopped:
+            return False
+        except RunPaused as paused:
+            self.stop_reason = paused.reason
+            return False
+        except UpstreamError as exc:
+            if exc.error_class in RUN_FATAL:
+                self.stop_reason = exc.message
+                self.fatal = exc
+                return False
+            self._finish_pair(pair, state, cache, error=exc)
+        else:
+            self._finish_pair(pair, state, cache)
+        return True
+
+    def _finish_pair(
+        self,
+        pair: PairId,
+        state: _PairState,
+        cache: ResultCache | None,
+        error: UpstreamError | None = None,
+    ) -> PairResult:
+        """Record a pair's terminal result: run store, result cache, event."""
+        if error is None:
+            assert state.verdict is not None
+        result = self._result(pair, state, error=error)
+        self.store.append_result(result)
+        self._keep(result)
+        if cache is not None and result.status != "failed":
+            cache.put(result.pair_key, result)
+        self.emit(ReviewFinished(result))
+        return result
+
+    async def _attempt(
+        self, pair: PairId, state: _PairState, scheduler: CacheAwareScheduler
+    ) -> None:
+        state.prepare_next()
+        state.attempts += 1
+        request = state.request
+        params_digest = _digest(self.provider.build_params(request))
+        started_at = _now()
+        self.emit(ReviewStarted(pair[0], pair[1], state.attempts))
+        completed: StreamCompleted | None = None
+        try:
+            async for event in self.provider.stream_verdict(request):
+                if isinstance(event, StreamStarted):
+                    await scheduler.started(pair)
+                elif isinstance(event, ArgsDelta):
+                    self.emit(VerdictDelta(pair[0], pair[1], event.snapshot))
+                else:
+                    completed = event
+            assert completed is not None
+            state.verdict = self._validate(pair, completed, state)
+        except UpstreamError as exc:
+            usage = Usage(**exc.usage) if exc.usage else None
+            if exc.error_class is ErrorClass.RATE_LIMITED:
+                self.limit.rate_limited()
+            self._record_attempt(pair, state, request, params_digest, started_at, usage, exc)
+            state.last_error = exc
+            if exc.error_class in (
+                ErrorClass.RATE_LIMITED,
+                ErrorClass.OVERLOADED,
+                ErrorClass.SERVER_ERROR,
+            ):
+                self.emit(ReviewRetrying(pair[0], pair[1], exc.error_class.value, exc.message))
+            raise
+        state.last_error = None
+        self._record_attempt(pair, state, request, params_digest, started_at, completed.usage, None)
+
+    def _validate(self, pair: PairId, completed: StreamCompleted, state: _PairState) -> Verdict:
+        persona = self.personas[pair[1]]
+        try:
+            return validate_verdict(completed.tool_input, persona.rubric_ids)
+        except (ValidationError, VerdictProblem) as exc:
+            message = _validation_message(exc)
+            state.reask = Reask(
+                kind="invalid_verdict",
+                message=f"That verdict was invalid: {message}. "
+                "Call the tool again with every field corrected.",
+                previous_input=completed.tool_input,
+                call_id=completed.call_id,
+            )
+            raise UpstreamError(
+                ErrorClass.SCHEMA_INVALID,
+                f"the verdict broke the schema: {message}",
+                billed=True,
+                request_id=completed.request_id,
+                usage=completed.usage.model_dump(exclude={"known"}),
+                raw_text=canonical_json(completed.tool_input),
+            ) from None
+
+    def _record_attempt(
+        self,
+        pair: PairId,
+        state: _PairState,
+        request: VerdictRequest,
+        request_digest: str,
+        started_at: str,
+        usage: Usage | None,
+        error: UpstreamError | None,
+    ) -> None:
+        billed = error is None or error.billed
+        if billed and usage is not None:
+            state.usage = state.usage + usage
+            (self.batch_usages if self.batch_pricing else self.usages).append(usage)
+            self.spent += self._usage_cost(usage) or 0.0
+        elif billed:
+            state.usage = state.usage + Usage(known=False)
+        self.store.append_attempt(
+            Attempt(
+                tool_slug=pair[0],
+                persona=pair[1],
+                pair_key=self._pair_key(pair),
+                request_digest=request_digest,
+                attempt=state.attempts,
+                started_at=started_at,
+                ended_at=_now(),
+                outcome="error" if error else "ok",
+                error_class=error.error_class.value if error else None,
+                billed=billed,
+                usage=usage,
+                request_id=error.request_id if error else None,
+                retry_after=error.retry_after if error else None,
+            )
+        )
+
+    def _result(
+        self, pair: PairId, state: _PairState, error: UpstreamError | None = None
+    ) -> PairResult:
+        tool = self.tools[pair[0]]
+        common: dict[str, Any] = {
+            "tool": tool.spec.name,
+            "tool_slug": tool.slug,
+            "persona": pair[1],
+            "usage": state.usage,
+            "cost_usd": self._usage_cost(state.usage),
+            "attempts": state.attempts,
+            "pair_key": self._pair_key(pair),
+            "synthetic": self.provider.synthetic,
+            "model": str(self.spec),
+            "finished_at": _now(),
+        }
+        if error is not None:
+            refused = error.error_class is ErrorClass.REFUSED
+            return PairResult(
+                status="refused" if refused else "failed",
+                error_class=error.error_class.value,
+                error=error.message,
+                **common,
+            )
+        v = state.verdict
+        assert v is not None
+        fields = {
+            "headline": v.headline,
+            "quote": v.quote,
+            "answers": [a.answer for a in v.answers],
+        }
+        flags = injection_flags(
+            fields, tool.spec.description + "\n" + tool.spec.name, self.options.canaries
+        )
+        return PairResult(
+            status="ok",
+            ship=v.ship,
+            confidence=v.confidence,
+            headline=v.headline,
+            quote=v.quote,
+            rubric={a.question_id: a.answer for a in v.answers},
+            strengths=v.strengths,
+            risks=v.risks,
+            flags=flags,
+            **common,
+        )
+
+    def _finish_manifest(
+        self, store: RunStore, plan: CachePlan | None, pending: list[PairId], notes: list[str]
+    ) -> RunManifest:
+        total = Usage()
+        for u in [*self.usages, *self.batch_usages]:
+            total = total + u
+        cost = self._run_cost(plan)
+        status: RunStatus
+        if self.fatal is not None and self.fatal.error_class is ErrorClass.AUTH:
+            status = "failed"
+        elif pending:
+            status = "paused"
+        else:
+            status = "complete"
+        if self.stop_reason:
+            notes = [*notes, f"stopped launching: {self.stop_reason}"]
+        before = store.manifest()
+        manifest = before.model_copy(
+            update={
+                "updated_at": _now(),
+                "status": status,
+                "usage": before.usage + total if self.options.resume else total,
+                "cost": _add_costs(before.cost, cost) if self.options.resume else cost,
+                "cache_plan": plan or before.cache_plan,
+                "cache_stats": costs.cache_stats([*self.usages, *self.batch_usages]),
+                "notes": [*before.notes, *notes],
+            }
+        )
+        store.write_manifest(manifest)
+        return manifest
+
+    def _run_cost(self, plan: CachePlan | None) -> Cost:
+        """Actual, floor and no-cache cost; batch-service attempts at the batch discount."""
+        if self.info is None:
+            return Cost(usd=0.0, floor_usd=0.0, no_cache_usd=0.0, known=False)
+        ttl = self.options.cache_ttl
+        if not self.batch_usages:
+            return costs.cost_summary(self.info, self.usages, plan, ttl=ttl)
+        batch = costs.cost_summary(self.info, self.batch_usages, plan, ttl=ttl, batch=True)
+        if not self.usages:
+            return batch
+        # Streamed attempts (the cache warm-up) count at their actual price; the floor is the
+        # plan's floor for every request at the batch price plus the warm-ups' full-price share.
+        s = costs.cost_summary(self.info, self.usages, None, ttl=ttl)
+        every = costs.cost_summary(self.info, [*self.usages, *self.batch_usages], plan, ttl=ttl, batch=True)
+        return Cost(
+            usd=batch.usd + s.usd,
+            floor_usd=every.floor_usd + s.usd * (1 - costs.BATCH_FACTOR),
+            no_cache_usd=batch.no_cache_usd + s.no_cache_usd,
+            known=batch.known and s.known,
+            batch_discount=True,
+        )
+
+
+def _add_costs(a: Cost, b: Cost) -> Cost:
+    return Cost(
+        usd=a.usd + b.usd,
+        floor_usd=a.floor_usd + b.floor_usd,
+        no_cache_usd=a.no_cache_usd + b.no_cache_usd,
+        known=a.known and b.known,
+        batch_discount=a.batch_discount,
+    )
+
+
+class _Stopped(Exception):
+    """The run stopped before this pair's first attempt."""
+
+
+@dataclass
+class _PairState:
+    request: VerdictRequest
+    attempts: int = 0
+    usage: Usage = field(default_factory=Usage)
+    verdict: Verdict | None = None
+    last_error: UpstreamError | None = None
+    reask: Reask | None = None  # the follow-up an invalid verdict earned
+
+    def prepare_next(self) -> None:
+        """Adjust the request for the fault the last attempt hit (F14–F17)."""
+        err = self.last_error
+        if err is None:
+            return
+        base = _without_reask(self.request)
+        if err.error_class is ErrorClass.TRUNCATED_MAX_TOKENS:
+            self.request = _replace(base, max_tokens=base.max_tokens * 2)
+        elif err.error_class is ErrorClass.SCHEMA_INVALID:
+            self.request = _replace(base, reask=self.reask)
+        elif err.error_class is ErrorClass.NO_TOOL_CALL:
+            self.request = _replace(
+                base,
+                reask=Reask(
+                    kind="no_tool_call",
+                    message="Record your verdict by calling the record_verdict tool now; "
+                    "do not answer in text.",
+                    previous_text=err.raw_text or "",
+                ),
+            )
+        else:
+            self.request = base
+
+
+def _without_reask(request: VerdictRequest) -> VerdictRequest:
+    return _replace(request, reask=None) if request.reask else request
+
+
+def _replace(request: VerdictRequest, **changes: Any) -> VerdictRequest:
+    return dataclasses.replace(request, **changes)
+
+
+def _validation_message(exc: ValidationError | VerdictProblem) -> str:
+    if isinstance(exc, VerdictProblem):
+        return "; ".join(exc.problems)
+    parts = []
+    for e in exc.errors()[:5]:
+        loc = ".".join(str(x) for x in e["loc"]) or "(root)"
+        parts.append(f"{loc}: {e['msg']}")
+    return "; ".join(parts)
+
+
+__all__ = [
+    "Event",
+    "ReviewFinished",
+    "ReviewRetrying",
+    "ReviewStarted",
+    "RunOptions",
+    "RunOutcome",
+    "RunStarted",
+    "VerdictDelta",
+    "run_panel",
+    "run_panel_with",
+]

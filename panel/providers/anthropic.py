@@ -1,0 +1,308 @@
+"""Anthropic Messages API: request building (cache plan, tool choice rules) and stream reading.
+
+The request carries the cache plan of design.md: the verdict tool first (identical for every
+request of a run), then two system blocks with breakpoints (house, persona), then the tool
+block in the user turn. Forced tool choice is sent only to models the table says accept it;
+the 5.5 generation gets `auto` + a strict tool + the prompt's instruction (F19).
+
+The SDK's own retries are off (max_retries=0): panel.retry is the one retry owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anthropic
+import httpx2
+
+from panel.classify import classify_exception, parse_tool_json, truncated
+from panel.errors import ErrorClass, UpstreamError
+from panel.modeltable import ModelInfo, model_info
+from panel.providers.base import (
+    ArgsDelta,
+    Reask,
+    StreamCompleted,
+    StreamEvent,
+    StreamStarted,
+    VerdictRequest,
+)
+from panel.providers.partial import PartialArgs
+from panel.runformat import Usage
+from panel.verdict import TOOL_DESCRIPTION, TOOL_NAME
+
+
+class AnthropicProvider:
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None,
+        base_url: str | None = None,
+        name: str = "anthropic",
+        synthetic: bool = False,
+        idle_timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        default_headers: dict[str, str] | None = None,
+        http_client: httpx2.AsyncClient | None = None,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.info: ModelInfo | None = model_info(model)
+        self.synthetic = synthetic
+        self.idle_timeout = idle_timeout
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=httpx2.Timeout(600.0, connect=connect_timeout),
+            default_headers=default_headers,
+            http_client=http_client,
+        )
+
+    def build_params(self, request: VerdictRequest) -> dict[str, Any]:
+        cache_control: dict[str, str] = {"type": "ephemeral"}
+        if request.cache_ttl == "1h":
+            cache_control["ttl"] = "1h"
+        forced = self.info.forced_tool_choice if self.info else False
+        params: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_tokens,
+            "tools": [
+                {
+                    "name": TOOL_NAME,
+                    "description": TOOL_DESCRIPTION,
+                    "input_schema": request.tool_schema,
+                    "strict": True,
+                }
+            ],
+            "tool_choice": {"type": "tool", "name": TOOL_NAME} if forced else {"type": "auto"},
+            "system": [
+                _text(
+                    request.parts.house, cache_control if "house" in request.breakpoints else None
+                ),
+                _text(
+                    request.parts.persona,
+                    cache_control if "persona" in request.breakpoints else None,
+                ),
+            ],
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": request.parts.tool}]},
+                *_reask_turns(request.reask),
+            ],
+        }
+        return params
+
+    async def stream_verdict(self, request: VerdictRequest) -> AsyncIterator[StreamEvent]:
+        params = self.build_params(request)
+        try:
+            stream = await self._client.messages.create(
+                **params, stream=True, extra_headers=request.extra_headers or None
+            )
+        except Exception as exc:
+            raise classify_exception(exc, provider=self.name) from None
+        headers = stream.response.headers
+        request_id = headers.get("request-id")
+        if "text/event-stream" not in headers.get("content-type", ""):
+            await stream.close()
+            raise UpstreamError(
+                ErrorClass.PROTOCOL,
+                f"{self.name}: expected an event stream, got {headers.get('content-type')!r}",
+                request_id=request_id,
+            )
+        reader = _StreamReader()
+        events = stream.__aiter__()
+        try:
+            while True:
+                try:
+                    event = await asyncio.wait_for(anext(events), self.idle_timeout)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise UpstreamError(
+                        ErrorClass.STALLED,
+                        f"{self.name}: no stream progress for {self.idle_timeout:g}s",
+                        request_id=request_id,
+                        billed=reader.started,
+                    ) from None
+                for out in reader.handle(event, request_id):
+                    yield out
+        except UpstreamError as exc:
+            exc.billed = exc.billed or reader.started
+            exc.usage = exc.usage or reader.usage_dict()
+            raise
+        except Exception as exc:
+            err = classify_exception(exc, provider=self.name)
+            err.billed, err.request_id = reader.started, err.request_id or request_id
+            err.usage = reader.usage_dict()
+            raise err from None
+        finally:
+            await stream.close()
+        yield reader.finish(request_id)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _text(text: str, cache_control: dict[str, str] | None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "text", "text": text}
+    if cache_control:
+        block["cache_control"] = cache_control
+    return block
+
+
+def _reask_turns(reask: Reask | None) -> list[dict[str, Any]]:
+    if reask is None:
+        return []
+    if reask.kind == "invalid_verdict" and reask.call_id:
+        return [
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "tool_use",
+                        "id": reask.call_id,
+                        "name": TOOL_NAME,
+                        "input": reask.previous_input or {},
+                    }
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": reask.call_id,
+                        "is_error": True,
+                        "content": reask.message,
+                    }
+                ],
+            },
+        ]
+    return [
+        {"role": "assistant", "content": [{"type": "text", "text": reask.previous_text or "…"}]},
+        {"role": "user", "content": [{"type": "text", "text": reask.message}]},
+    ]
+
+
+class _StreamReader:
+    """Folds raw stream events into the verdict; unknown events and fields are ignored."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.finished = False
+        self.stop_reason: str | None = None
+        self.tool_index: int | None = None
+        self.call_id: str | None = None
+        self.args = PartialArgs()
+        self.text: list[str] = []
+        self.text_index: set[int] = set()
+        self.start_usage: Any = None
+        self.final_usage: Any = None
+
+    def handle(self, event: Any, request_id: str | None) -> list[StreamEvent]:
+        kind = getattr(event, "type", None)
+        if kind == "message_start":
+            self.started = True
+            self.start_usage = getattr(event.message, "usage", None)
+            return [StreamStarted(request_id)]
+        if kind == "content_block_start":
+            block = event.content_block
+            if getattr(block, "type", None) == "tool_use" and block.name == TOOL_NAME:
+                if self.tool_index is None:
+                    self.tool_index, self.call_id = event.index, block.id
+            elif getattr(block, "type", None) == "text":
+                self.text_index.add(event.index)
+            return []
+        if kind == "content_block_delta":
+            delta = event.delta
+            dtype = getattr(delta, "type", None)
+            if dtype == "input_json_delta" and event.index == self.tool_index:
+                snap = self.args.feed(delta.partial_json)
+                return [ArgsDelta(snap)] if snap is not None else []
+            if dtype == "text_delta" and event.index in self.text_index:
+                self.text.append(delta.text)
+            return []
+        if kind == "message_delta":
+            self.stop_reason = getattr(event.delta, "stop_reason", None)
+            self.final_usage = getattr(event, "usage", None)
+            return []
+        if kind == "message_stop":
+            self.finished = True
+        return []
+
+    def usage(self) -> Usage:
+        start, final = self.start_usage, self.final_usage
+        if start is None and final is None:
+            return Usage(known=False)
+
+        def pick(name: str) -> int:
+            for source in (final, start):
+                value = getattr(source, name, None) if source is not None else None
+                if isinstance(value, int):
+                    return value
+            return 0
+
+        return Usage(
+            input_tokens=pick("input_tokens"),
+            output_tokens=pick("output_tokens"),
+            cache_read_tokens=pick("cache_read_input_tokens"),
+            cache_write_tokens=pick("cache_creation_input_tokens"),
+            known=final is not None and isinstance(getattr(final, "output_tokens", None), int),
+        )
+
+    def usage_dict(self) -> dict[str, int] | None:
+        if not self.started:
+            return None
+        u = self.usage()
+        return u.model_dump(exclude={"known"})
+
+    def finish(self, request_id: str | None) -> StreamCompleted:
+        raw = self.args.text
+        if not self.started:
+            # Not one event parsed from a 200 (F13): a garbage body, not a truncated verdict.
+            raise UpstreamError(
+                ErrorClass.PROTOCOL,
+                "the response was not a readable event stream (no message_start)",
+                request_id=request_id,
+            )
+        if not self.finished or self.stop_reason is None:
+            raise _with_usage(truncated(None, raw), self, request_id)
+        if self.stop_reason == "max_tokens":
+            raise _with_usage(truncated("max_tokens", raw), self, request_id)
+        if self.stop_reason == "refusal":
+            raise _with_usage(
+                UpstreamError(ErrorClass.REFUSED, "the model declined to review", billed=True),
+                self,
+                request_id,
+            )
+        if self.tool_index is None:
+            raise _with_usage(
+                UpstreamError(
+                    ErrorClass.NO_TOOL_CALL,
+                    "the model answered in text without calling the verdict tool",
+                    billed=True,
+                    raw_text="".join(self.text),
+                ),
+                self,
+                request_id,
+            )
+        try:
+            tool_input = parse_tool_json(raw)
+        except UpstreamError as exc:
+            raise _with_usage(exc, self, request_id) from None
+        return StreamCompleted(
+            tool_input=tool_input,
+            usage=self.usage(),
+            stop_reason=self.stop_reason,
+            request_id=request_id,
+            call_id=self.call_id,
+        )
+
+
+def _with_usage(err: UpstreamError, reader: _StreamReader, request_id: str | None) -> UpstreamError:
+    err.request_id = err.request_id or request_id
+    err.usage = reader.usage_dict()
+    err.billed = True
+    return err

@@ -1,0 +1,304 @@
+"""`instructor:PROVIDER/MODEL`: the long tail of providers, through instructor.
+
+Panel's native providers (anthropic, openai and compatibles) stream the tool call themselves.
+For every other provider instructor knows (`instructor.from_provider`: gemini, mistral, groq,
+bedrock, …) this adapter asks instructor for a validated Verdict, non-streaming: it yields
+StreamStarted once the response is complete, then one ArgsDelta and StreamCompleted.
+Instructor does the schema re-ask (max_retries=1); the engine still checks the rubric.
+
+Where instructor gets in the way (measured in tests/providers/test_instructor_decision.py):
+- `from_provider("anthropic/…")` forwards `base_url` into every `messages.create` call (a
+  TypeError) and leaves the SDK's own retries on, so Anthropic gets a client built here and
+  `instructor.from_anthropic`, with max_retries=0 (panel.retry is the one retry owner);
+- instructor forces the tool by default; on Anthropic an explicit `tool_choice` is kept, so
+  models that reject forcing get `auto`. On the OpenAI wire instructor overwrites
+  `tool_choice` with a forced one, so such models are refused here with a pointer to the
+  native provider instead of a guaranteed 400.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import anthropic
+import httpx2
+import instructor
+import pydantic
+from instructor import Mode
+from instructor.core import (
+    ConfigurationError,
+    IncompleteOutputException,
+    InstructorRetryException,
+)
+from instructor.core import ValidationError as InstructorValidationError
+
+from panel.classify import classify_exception
+from panel.errors import ConfigError, ErrorClass, UpstreamError
+from panel.modeltable import ModelInfo, model_info
+from panel.providers.base import (
+    ArgsDelta,
+    Reask,
+    StreamCompleted,
+    StreamEvent,
+    StreamStarted,
+    VerdictRequest,
+)
+from panel.runformat import Usage
+from panel.verdict import TOOL_DESCRIPTION, TOOL_NAME, Verdict
+
+VALIDATION_REASKS = 1
+# from_provider builders that take base_url at construction (the rest pass it on to create()).
+BASE_URL_PROVIDERS = frozenset({"openai", "openrouter", "ollama", "deepseek", "databricks"})
+# Providers whose instructor TOOLS mode speaks the OpenAI wire (tool_choice is overwritten).
+OPENAI_WIRE = BASE_URL_PROVIDERS | frozenset({"together", "anyscale", "azure_openai", "xai"})
+KEY_VARS = {
+    "anthropic": "ANTHROPIC_API_KEY",
+    "openai": "OPENAI_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY",
+}
+
+# Instructor names its tool after the response model and describes it with the docstring:
+# give it panel's name and description, so the prompt's "call record_verdict" still holds.
+ToolVerdict: type[Verdict] = pydantic.create_model(
+    TOOL_NAME, __base__=Verdict, __doc__=TOOL_DESCRIPTION
+)
+
+# Instructor logs every failed attempt at WARNING/ERROR; panel reports failures itself, and
+# Python's last-resort handler would otherwise print them over the live display.
+logging.getLogger("instructor").addHandler(logging.NullHandler())
+
+
+def split_model(spec_model: str) -> tuple[str, str]:
+    """`anthropic/claude-sonnet-5` → ("anthropic", "claude-sonnet-5"); ConfigError if malformed."""
+    provider, sep, model = spec_model.partition("/")
+    if not sep or not provider or not model:
+        raise ConfigError(
+            f"instructor:{spec_model}: expected instructor:PROVIDER/MODEL "
+            "(e.g. instructor:anthropic/claude-sonnet-5, instructor:gemini/gemini-2.5-flash)"
+        )
+    return provider, model
+
+
+class InstructorProvider:
+    """A Provider backed by instructor's AsyncInstructor (non-streaming, validated)."""
+
+    def __init__(
+        self,
+        spec_model: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        default_headers: dict[str, str] | None = None,
+        http_client: httpx2.AsyncClient | None = None,
+    ) -> None:
+        self.upstream, self.model = split_model(spec_model)
+        self.name = "instructor"
+        self.info: ModelInfo | None = model_info(self.model)
+        self.synthetic = False
+        env = os.environ if env is None else env
+        key = api_key or (env.get(KEY_VARS[self.upstream]) if self.upstream in KEY_VARS else None)
+        self._tool_choice = self._choose_tool_choice()
+        if self.upstream == "anthropic":
+            if not key:
+                raise ConfigError(
+                    "ANTHROPIC_API_KEY is not set: set it to use instructor:anthropic/…, or pass "
+                    "--model emulator:claude-sonnet-5 to use the built-in emulator"
+                )
+            self._sdk: Any = anthropic.AsyncAnthropic(
+                api_key=key,
+                base_url=base_url or env.get("ANTHROPIC_BASE_URL"),
+                max_retries=0,
+                default_headers=default_headers,
+                http_client=http_client,
+            )
+            self._client = instructor.from_anthropic(self._sdk, mode=Mode.TOOLS)
+            return
+        kwargs: dict[str, Any] = {}
+        if key:
+            kwargs["api_key"] = key
+        if base_url:
+            if self.upstream not in BASE_URL_PROVIDERS:
+                raise ConfigError(
+                    f"instructor:{spec_model}: instructor does not take a base URL for "
+                    f"{self.upstream!r}; use the provider's own environment variables"
+                )
+            kwargs["base_url"] = base_url
+        if self.upstream == "openai":
+            kwargs["max_retries"] = 0  # the SDK's retries; panel.retry owns retrying
+            if default_headers:
+                kwargs["default_headers"] = default_headers
+        try:
+            self._client = instructor.from_provider(
+                f"{self.upstream}/{self.model}", async_client=True, **kwargs
+            )
+        except ConfigurationError as exc:
+            raise ConfigError(f"instructor:{spec_model}: {exc}") from None
+        self._sdk = self._client.client
+
+    def _choose_tool_choice(self) -> Any:
+        """`auto` where forcing is rejected (or unknown, on Anthropic); None: instructor's."""
+        if self.upstream == "anthropic":
+            forced = self.info.forced_tool_choice if self.info else False
+            return None if forced else {"type": "auto"}
+        rejects = self.info is not None and not self.info.forced_tool_choice
+        if rejects and self.upstream in OPENAI_WIRE:
+            raise ConfigError(
+                f"instructor forces the tool on the OpenAI wire and {self.model} rejects "
+                f"forced tool choice: use {self.upstream}:{self.model} (panel's own provider)"
+            )
+        return None
+
+    def build_params(self, request: VerdictRequest) -> dict[str, Any]:
+        """The keyword arguments handed to instructor (it adds the tools block itself)."""
+        params: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_tokens,
+            "messages": [],
+        }
+        if self.upstream == "anthropic":
+            cache_control: dict[str, str] = {"type": "ephemeral"}
+            if request.cache_ttl == "1h":
+                cache_control["ttl"] = "1h"
+            params["system"] = [
+                _block(
+                    request.parts.house, cache_control if "house" in request.breakpoints else None
+                ),
+                _block(
+                    request.parts.persona,
+                    cache_control if "persona" in request.breakpoints else None,
+                ),
+            ]
+        else:
+            system = request.parts.house + "\n\n" + request.parts.persona
+            params["messages"].append({"role": "system", "content": system})
+        params["messages"].append({"role": "user", "content": request.parts.tool})
+        params["messages"].extend(_reask_turns(request.reask))
+        if self._tool_choice is not None:
+            params["tool_choice"] = self._tool_choice
+        if request.extra_headers:
+            params["extra_headers"] = dict(request.extra_headers)
+        return params
+
+    async def stream_verdict(self, request: VerdictRequest) -> AsyncIterator[StreamEvent]:
+        params = self.build_params(request)
+        try:
+            verdict, raw = await self._client.create_with_completion(
+                response_model=ToolVerdict, max_retries=VALIDATION_REASKS, **params
+            )
+        except Exception as exc:
+            raise self._classify(exc) from None
+        request_id = getattr(raw, "_request_id", None)
+        tool_input = verdict.model_dump(mode="json")
+        yield StreamStarted(request_id)
+        yield ArgsDelta(tool_input)
+        yield StreamCompleted(
+            tool_input=tool_input,
+            usage=usage_of(getattr(raw, "usage", None)),
+            stop_reason=str(
+                getattr(raw, "stop_reason", None) or _first_finish_reason(raw) or "tool_use"
+            ),
+            request_id=request_id,
+            call_id=None,
+        )
+
+    def _classify(self, exc: Exception) -> UpstreamError:
+        """Unwrap instructor's wrappers and classify the SDK error (or the validation failure)."""
+        usage: Usage | None = None
+        cause: BaseException = exc
+        if isinstance(exc, InstructorRetryException):
+            total = getattr(exc, "total_usage", None)
+            usage = usage_of(total) if total else None
+            cause = exc.__cause__ or exc
+        where = f"{self.name}:{self.upstream}"
+        if isinstance(cause, IncompleteOutputException):
+            return UpstreamError(
+                ErrorClass.TRUNCATED_MAX_TOKENS,
+                f"{where}: the verdict was cut off at max_tokens",
+                billed=True,
+                usage=_usage_dict(usage),
+            )
+        if isinstance(cause, pydantic.ValidationError | InstructorValidationError):
+            return UpstreamError(
+                ErrorClass.SCHEMA_INVALID,
+                f"{where}: the verdict broke the schema after {VALIDATION_REASKS} re-ask: "
+                f"{_first_line(str(cause))}",
+                billed=True,
+                usage=_usage_dict(usage),
+            )
+        if isinstance(cause, InstructorRetryException | IncompleteOutputException):
+            cause = cause.__cause__ or cause
+        return classify_exception(cause, provider=where)
+
+    async def aclose(self) -> None:
+        close = getattr(self._sdk, "close", None)
+        if close is not None:
+            result = close()
+            if hasattr(result, "__await__"):
+                await result
+
+
+def usage_of(raw: Any) -> Usage:
+    """Anthropic `Usage` or OpenAI `CompletionUsage` (instructor sums them over re-asks)."""
+    if raw is None:
+        return Usage(known=False)
+    if hasattr(raw, "input_tokens"):
+        return Usage(
+            input_tokens=int(getattr(raw, "input_tokens", 0) or 0),
+            output_tokens=int(getattr(raw, "output_tokens", 0) or 0),
+            cache_read_tokens=int(getattr(raw, "cache_read_input_tokens", 0) or 0),
+            cache_write_tokens=int(getattr(raw, "cache_creation_input_tokens", 0) or 0),
+        )
+    if hasattr(raw, "prompt_tokens"):
+        details = getattr(raw, "prompt_tokens_details", None)
+        cached = int(getattr(details, "cached_tokens", 0) or 0) if details else 0
+        written = int(getattr(details, "cache_write_tokens", 0) or 0) if details else 0
+        prompt = int(getattr(raw, "prompt_tokens", 0) or 0)
+        return Usage(
+            input_tokens=max(0, prompt - cached - written),
+            output_tokens=int(getattr(raw, "completion_tokens", 0) or 0),
+            cache_read_tokens=cached,
+            cache_write_tokens=written,
+        )
+    return Usage(known=False)
+
+
+def _usage_dict(usage: Usage | None) -> dict[str, int] | None:
+    return usage.model_dump(exclude={"known"}) if usage is not None and usage.known else None
+
+
+def _first_finish_reason(raw: Any) -> str | None:
+    choices = getattr(raw, "choices", None)
+    if choices:
+        reason = getattr(choices[0], "finish_reason", None)
+        return str(reason) if reason else None
+    return None
+
+
+def _first_line(text: str) -> str:
+    return " ".join(text.split("\n")[:3])[:300]
+
+
+def _block(text: str, cache_control: dict[str, str] | None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "text", "text": text}
+    if cache_control:
+        block["cache_control"] = cache_control
+    return block
+
+
+def _reask_turns(reask: Reask | None) -> list[dict[str, Any]]:
+    # Plain text turns: instructor translates them for every provider it supports.
+    if reask is None:
+        return []
+    if reask.kind == "invalid_verdict":
+        previous = json.dumps(reask.previous_input or {}, ensure_ascii=False)
+    else:
+        previous = reask.previous_text or "…"
+    return [
+        {"role": "assistant", "content": previous},
+        {"role": "user", "content": reask.message},
+    ]

@@ -1,0 +1,331 @@
+"""OpenAI Chat Completions, OpenRouter and OpenAI-compatible servers (vLLM, Ollama, LM Studio).
+
+Tool-call deltas are accumulated by index, and by id where a compatible server reuses index 0
+for different calls. `stream_options.include_usage` is always asked for; its final chunk
+(`choices: []`) is how a complete stream is recognised, because the SDK hides `[DONE]`.
+The SDK's own retries are off (max_retries=0): panel.retry is the one retry owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import httpx2
+import openai
+
+from panel.classify import classify_exception, parse_tool_json, truncated
+from panel.errors import ErrorClass, UpstreamError
+from panel.modeltable import ModelInfo, model_info
+from panel.providers.base import (
+    ArgsDelta,
+    Reask,
+    StreamCompleted,
+    StreamEvent,
+    StreamStarted,
+    VerdictRequest,
+)
+from panel.providers.partial import PartialArgs
+from panel.runformat import Usage
+from panel.verdict import TOOL_DESCRIPTION, TOOL_NAME
+
+Flavour = Literal["openai", "openrouter", "compatible"]
+
+
+class OpenAIProvider:
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None,
+        base_url: str | None = None,
+        name: str = "openai",
+        flavour: Flavour = "openai",
+        synthetic: bool = False,
+        idle_timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        default_headers: dict[str, str] | None = None,
+        http_client: httpx2.AsyncClient | None = None,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.flavour = flavour
+        self.info: ModelInfo | None = model_info(model)
+        self.synthetic = synthetic
+        self.idle_timeout = idle_timeout
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key or "unused",  # local compatible servers take any key
+            base_url=base_url,
+            max_retries=0,
+            timeout=httpx2.Timeout(600.0, connect=connect_timeout),
+            default_headers=default_headers,
+            http_client=http_client,
+        )
+
+    def build_params(self, request: VerdictRequest) -> dict[str, Any]:
+        forced = self.info.forced_tool_choice if self.info else False
+        anthropic_route = self.flavour == "openrouter" and self.model.startswith("anthropic/")
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": [
+                _system(
+                    request.parts.house,
+                    cache=anthropic_route and "house" in request.breakpoints,
+                    ttl=request.cache_ttl,
+                ),
+                _system(
+                    request.parts.persona,
+                    cache=anthropic_route and "persona" in request.breakpoints,
+                    ttl=request.cache_ttl,
+                ),
+                {"role": "user", "content": request.parts.tool},
+                *_reask_turns(request.reask),
+            ],
+            "tools": [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": TOOL_NAME,
+                        "description": TOOL_DESCRIPTION,
+                        "parameters": request.tool_schema,
+                        "strict": True,
+                    },
+                }
+            ],
+            "tool_choice": (
+                {"type": "function", "function": {"name": TOOL_NAME}} if forced else "auto"
+            ),
+            "parallel_tool_calls": False,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if self.flavour == "openai":
+            params["max_completion_tokens"] = request.max_tokens
+            params["prompt_cache_key"] = f"panel-{request.persona_id}"
+        else:
+            params["max_tokens"] = request.max_tokens
+        return params
+
+    async def stream_verdict(self, request: VerdictRequest) -> AsyncIterator[StreamEvent]:
+        params = self.build_params(request)
+        params.pop("stream")
+        try:
+            stream = await self._client.chat.completions.create(
+                **params, stream=True, extra_headers=request.extra_headers or None
+            )
+        except Exception as exc:
+            raise classify_exception(exc, provider=self.name) from None
+        headers = stream.response.headers
+        request_id = headers.get("x-request-id") or headers.get("request-id")
+        if "text/event-stream" not in headers.get("content-type", ""):
+            await stream.close()
+            raise UpstreamError(
+                ErrorClass.PROTOCOL,
+                f"{self.name}: expected an event stream, got {headers.get('content-type')!r}",
+                request_id=request_id,
+            )
+        reader = _ChunkReader()
+        chunks = stream.__aiter__()
+        try:
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(anext(chunks), self.idle_timeout)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise UpstreamError(
+                        ErrorClass.STALLED,
+                        f"{self.name}: no stream progress for {self.idle_timeout:g}s",
+                        billed=reader.started,
+                    ) from None
+                for out in reader.handle(chunk, request_id):
+                    yield out
+        except UpstreamError as exc:
+            exc.billed = exc.billed or reader.started
+            exc.request_id = exc.request_id or request_id
+            raise
+        except openai.APIError as exc:
+            if isinstance(exc, openai.APIStatusError | openai.APIConnectionError):
+                raise _classified(exc, self.name, reader, request_id) from None
+            # An error object inside a 200 stream (the SDK raises a bare APIError).
+            raise _midstream_error(exc, self.name, reader, request_id) from None
+        except Exception as exc:
+            raise _classified(exc, self.name, reader, request_id) from None
+        finally:
+            await stream.close()
+        yield reader.finish(request_id, flavour=self.flavour)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _system(text: str, *, cache: bool, ttl: str) -> dict[str, Any]:
+    if not cache:
+        return {"role": "system", "content": text}
+    cc: dict[str, str] = {"type": "ephemeral"} | ({"ttl": "1h"} if ttl == "1h" else {})
+    return {"role": "system", "content": [{"type": "text", "text": text, "cache_control": cc}]}
+
+
+def _reask_turns(reask: Reask | None) -> list[dict[str, Any]]:
+    if reask is None:
+        return []
+    if reask.kind == "invalid_verdict" and reask.call_id:
+        return [
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": reask.call_id,
+                        "type": "function",
+                        "function": {
+                            "name": TOOL_NAME,
+                            "arguments": json.dumps(reask.previous_input or {}),
+                        },
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": reask.call_id, "content": reask.message},
+        ]
+    return [
+        {"role": "assistant", "content": reask.previous_text or "…"},
+        {"role": "user", "content": reask.message},
+    ]
+
+
+def _classified(
+    exc: BaseException, name: str, reader: _ChunkReader, request_id: str | None
+) -> UpstreamError:
+    err = classify_exception(exc, provider=name)
+    err.billed = reader.started
+    err.request_id = err.request_id or request_id
+    return err
+
+
+def _midstream_error(
+    exc: openai.APIError, name: str, reader: _ChunkReader, request_id: str | None
+) -> UpstreamError:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    etype = str(body.get("type") or body.get("code") or "")
+    klass = ErrorClass.OVERLOADED if "overload" in etype else ErrorClass.SERVER_ERROR
+    return UpstreamError(
+        klass,
+        f"{name}: error inside the stream: {exc.message}",
+        billed=reader.started,
+        request_id=request_id,
+    )
+
+
+class _ChunkReader:
+    def __init__(self) -> None:
+        self.started = False
+        self.finish_reason: str | None = None
+        self.usage_seen = False
+        self.usage = Usage(known=False)
+        self.calls: list[tuple[str | None, str | None, PartialArgs]] = []  # id, name, args
+        self.by_index: dict[int, int] = {}
+        self.verdict_slot: int | None = None
+        self.refusal: list[str] = []
+        self.text: list[str] = []
+
+    def handle(self, chunk: Any, request_id: str | None) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        if not self.started:
+            self.started = True
+            out.append(StreamStarted(request_id))
+        if getattr(chunk, "usage", None) is not None:
+            self.usage_seen = True
+            self.usage = _usage(chunk.usage)
+        for choice in getattr(chunk, "choices", None) or []:
+            if choice.index != 0:
+                continue
+            delta = choice.delta
+            if delta is not None:
+                if getattr(delta, "refusal", None):
+                    self.refusal.append(delta.refusal)
+                if getattr(delta, "content", None):
+                    self.text.append(delta.content)
+                for call in getattr(delta, "tool_calls", None) or []:
+                    slot = self._slot(call)
+                    fragment = (call.function.arguments if call.function else None) or ""
+                    snap = self.calls[slot][2].feed(fragment)
+                    if slot == self.verdict_slot and snap is not None:
+                        out.append(ArgsDelta(snap))
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+        return out
+
+    def _slot(self, call: Any) -> int:
+        slot = self.by_index.get(call.index)
+        # A new id at a known index is a new call (compatible servers reuse index 0).
+        if slot is None or (call.id and self.calls[slot][0] and call.id != self.calls[slot][0]):
+            name = call.function.name if call.function is not None else None
+            self.calls.append((call.id, name, PartialArgs()))
+            slot = len(self.calls) - 1
+            self.by_index[call.index] = slot
+            if name == TOOL_NAME and self.verdict_slot is None:
+                self.verdict_slot = slot
+        return slot
+
+    def finish(self, request_id: str | None, *, flavour: str) -> StreamCompleted:
+        ours = self.calls[self.verdict_slot] if self.verdict_slot is not None else None
+        raw = ours[2].text if ours else ""
+        if not self.started:
+            # Not one chunk parsed from a 200 (F13): a garbage body, not a truncated verdict.
+            raise UpstreamError(
+                ErrorClass.PROTOCOL,
+                "the response was not a readable event stream (no chunks)",
+                request_id=request_id,
+            )
+        # The finish chunk ends the model's output; the usage chunk after it is accounting
+        # only. Without usage the verdict stands with usage unknown (F20); an end before the
+        # finish chunk is truncation (F12).
+        if self.finish_reason is None:
+            raise _billed(truncated(None, raw), request_id)
+        if self.finish_reason == "length":
+            raise _billed(truncated("length", raw), request_id)
+        if self.refusal:
+            raise _billed(
+                UpstreamError(ErrorClass.REFUSED, "".join(self.refusal)[:300]), request_id
+            )
+        if self.finish_reason == "content_filter":
+            raise _billed(UpstreamError(ErrorClass.REFUSED, "the output was filtered"), request_id)
+        if ours is None:
+            raise _billed(
+                UpstreamError(
+                    ErrorClass.NO_TOOL_CALL,
+                    "the model answered in text without calling the verdict tool",
+                    raw_text="".join(self.text),
+                ),
+                request_id,
+            )
+        tool_input = parse_tool_json(raw)
+        return StreamCompleted(
+            tool_input=tool_input,
+            usage=self.usage,
+            stop_reason=self.finish_reason or "tool_calls",
+            request_id=request_id,
+            call_id=ours[0],
+        )
+
+
+def _billed(err: UpstreamError, request_id: str | None) -> UpstreamError:
+    err.billed = True
+    err.request_id = err.request_id or request_id
+    return err
+
+
+def _usage(raw: Any) -> Usage:
+    details = getattr(raw, "prompt_tokens_details", None)
+    cached = int(getattr(details, "cached_tokens", 0) or 0) if details else 0
+    written = int(getattr(details, "cache_write_tokens", 0) or 0) if details else 0
+    prompt = int(getattr(raw, "prompt_tokens", 0) or 0)
+    return Usage(
+        # OpenAI's prompt_tokens includes cached ones; panel's input_tokens is the uncached rest.
+        input_tokens=max(0, prompt - cached - written),
+        output_tokens=int(getattr(raw, "completion_tokens", 0) or 0),
+        cache_read_tokens=cached,
+        cache_write_tokens=written,
+    )

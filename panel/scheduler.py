@@ -1,0 +1,127 @@
+"""Cache-aware scheduling: every shared prefix is written once, then read by the rest.
+
+A cache entry exists only once the response that writes it has begun (api-facts.md), so a
+burst of requests with the same new prefix would all miss and all pay the write premium.
+The scheduler releases pairs in waves instead:
+
+    1. the house leader — the first pair — alone: it writes tools+house and its persona block;
+    2. once its stream has begun: the first pair of every other persona (each reads the house
+       block and writes its own persona block), and the house leader's persona followers;
+    3. once a persona leader's stream has begun: the rest of that persona's pairs.
+
+A segment that cannot be cached (below the model's minimum, or caching off) gates nothing.
+A leader that ends without ever starting a stream releases its followers anyway: one of them
+then writes the prefix. Concurrency is bounded separately (AdaptiveLimit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+
+PairId = tuple[str, str]  # (tool slug, persona id)
+
+
+class CacheAwareScheduler:
+    def __init__(
+        self,
+        pairs: Sequence[PairId],
+        *,
+        gate_house: bool,
+        gate_personas: bool,
+    ) -> None:
+        groups: dict[str, list[PairId]] = {}
+        for pair in pairs:
+            groups.setdefault(pair[1], []).append(pair)
+        self._groups = groups
+        self._ready: deque[PairId] = deque()
+        self._waiting = len(pairs)
+        self._released: set[PairId] = set()
+        self._fired: set[PairId] = set()
+        self._cond = asyncio.Condition()
+        self._followers: dict[PairId, list[PairId]] = {}
+        leaders = [group[0] for group in groups.values()]
+        own = {group[0]: group[1:] for group in groups.values()}
+        if gate_personas:
+            self._followers = {leader: list(own[leader]) for leader in leaders}
+        if gate_house and leaders:
+            house = leaders[0]
+            later = own[house] if gate_personas else [p for g in own.values() for p in g]
+            self._followers[house] = [*leaders[1:], *later]
+            self._release([house])
+        elif gate_personas:
+            self._release(leaders)
+        else:
+            self._release(list(pairs))
+
+    def _release(self, pairs: Sequence[PairId]) -> None:
+        for pair in pairs:
+            if pair not in self._released:
+                self._released.add(pair)
+                self._ready.append(pair)
+
+    async def started(self, pair: PairId) -> None:
+        """The pair's response has begun (or the pair is over): release what waited on it."""
+        if pair in self._fired:
+            return
+        self._fired.add(pair)
+        followers = self._followers.pop(pair, [])
+        if followers:
+            async with self._cond:
+                self._release(followers)
+                self._cond.notify_all()
+
+    async def next(self) -> PairId | None:
+        """The next pair to launch, waiting for one to be released; None when all were taken."""
+        async with self._cond:
+            while not self._ready:
+                if self._waiting == 0:
+                    return None
+                await self._cond.wait()
+            self._waiting -= 1
+            if self._waiting == 0:
+                self._cond.notify_all()
+            return self._ready.popleft()
+
+    async def drop_rest(self) -> list[PairId]:
+        """Stop handing out pairs (budget, spend cap, pause); return those never taken."""
+        async with self._cond:
+            taken = set(self._released) - set(self._ready)
+            rest = [p for g in self._groups.values() for p in g if p not in taken]
+            self._ready.clear()
+            self._waiting = 0
+            self._cond.notify_all()
+            return rest
+
+
+class AdaptiveLimit:
+    """At most `limit` in flight; halves on a rate limit, grows back by one per success."""
+
+    def __init__(self, limit: int) -> None:
+        self.max = max(1, limit)
+        self.limit = self.max
+        self.in_flight = 0
+        self.peak = 0
+        self._cond = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._cond:
+            while self.in_flight >= self.limit:
+                await self._cond.wait()
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._cond:
+            self.in_flight -= 1
+            self._cond.notify_all()
+
+    def rate_limited(self) -> None:
+        self.limit = max(1, self.limit // 2)
+
+    async def succeeded(self) -> None:
+        if self.limit < self.max:
+            async with self._cond:
+                self.limit += 1
+                self._cond.notify_all()

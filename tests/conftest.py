@@ -1,0 +1,143 @@
+"""Shared fixtures: the emulator on loopback, SDK clients pointed at it, and a network guard.
+
+- `emulator_server` (session): one emulator for the whole run, latency scale 0.
+- `emulator` (function): that server, reset (caches, stats, log, attempts) with the default
+  test config restored, so each test starts clean.
+- `emulator_factory` (function): `make(config=None, **patch) -> EmulatorHandle` starts a
+  private emulator (own port and state), stopped after the test.
+- `anthropic_client` / `openai_client` (function): sync SDK clients on `emulator`, no retries.
+- autouse `_loopback_only`: any socket connect to a non-loopback address fails the test.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from panel.emulator.runner import EmulatorHandle, run_emulator
+from panel.emulator.state import EmulatorConfig
+
+TEST_KEY = "sk-emulator-test-key-0000"
+TEST_CONFIG = EmulatorConfig(latency_scale=0.0, stall_seconds=1.0)
+
+
+def _is_loopback(address: Any) -> bool:
+    if not isinstance(address, tuple):
+        return True  # AF_UNIX paths and the like stay on this machine
+    host = address[0]
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False  # a hostname: would need DNS, so it is not loopback
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if not _is_loopback(address):
+            raise ConnectionRefusedError(f"tests are offline: connect to {address!r} blocked")
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        if not _is_loopback(address):
+            raise ConnectionRefusedError(f"tests are offline: connect to {address!r} blocked")
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorHandle]:
+    with run_emulator(TEST_CONFIG) as handle:
+        yield handle
+
+
+@pytest.fixture
+def emulator(emulator_server: EmulatorHandle) -> EmulatorHandle:
+    emulator_server.state.configure(TEST_CONFIG)
+    emulator_server.reset()
+    return emulator_server
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[Callable[..., EmulatorHandle]]:
+    with ExitStack() as stack:
+
+        def make(config: EmulatorConfig | None = None, **patch: Any) -> EmulatorHandle:
+            cfg = (config or TEST_CONFIG).updated(patch) if patch else (config or TEST_CONFIG)
+            return stack.enter_context(run_emulator(cfg))
+
+        yield make
+
+
+@pytest.fixture
+def anthropic_client(emulator: EmulatorHandle) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(base_url=emulator.base_url, api_key=TEST_KEY, max_retries=0) as c:
+        yield c
+
+
+@pytest.fixture
+def openai_client(emulator: EmulatorHandle) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=emulator.openai_base_url, api_key=TEST_KEY, max_retries=0) as c:
+        yield c
+
+
+def _verdict_tool(strict: bool = True, eager: bool = False) -> dict[str, Any]:
+    from panel.verdict import TOOL_DESCRIPTION, TOOL_NAME, verdict_tool_schema
+
+    tool: dict[str, Any] = {
+        "name": TOOL_NAME,
+        "description": TOOL_DESCRIPTION,
+        "input_schema": verdict_tool_schema(),
+    }
+    if strict:
+        tool["strict"] = True
+    if eager:
+        tool["eager_input_streaming"] = True
+    return tool
+
+
+def build_anthropic_request(
+    *,
+    model: str = "claude-sonnet-5",
+    system_repeat: int = 300,
+    user: str = 'Review the tool as <persona id="p1" name="Ada Tester"> and call record_verdict.',
+    cache: bool = True,
+    strict: bool = True,
+    eager: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Keyword arguments for `messages.create/stream`: a verdict tool and a cacheable system."""
+    system: dict[str, Any] = {
+        "type": "text",
+        "text": "You review developer tools. " * system_repeat,
+    }
+    if cache:
+        system["cache_control"] = {"type": "ephemeral"}
+    return {
+        "model": model,
+        "max_tokens": 4000,
+        "system": [system],
+        "tools": [_verdict_tool(strict, eager)],
+        "messages": [{"role": "user", "content": user}],
+        **extra,
+    }
+
+
+@pytest.fixture
+def anthropic_request() -> Callable[..., dict[str, Any]]:
+    """`make(**overrides)` -> kwargs for messages.create/stream (see build_anthropic_request)."""
+    return build_anthropic_request
