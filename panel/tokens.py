@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any
 
 _PIECE = re.compile(r"\w+|[^\w\s]")
 
 
+@lru_cache(maxsize=4096)  # prompts repeat the same large prefixes on every request
 def count_tokens(text: str) -> int:
     total = 0
     for m in _PIECE.finditer(text):

@@ -40,8 +40,25 @@ def _is_loopback(address: Any) -> bool:
         return False  # a hostname: would need DNS, so it is not loopback
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--live", action="store_true", help="run tests marked `live` against real providers"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--live"):
+        return
+    skip = pytest.mark.skip(reason="talks to a real provider: opt in with --live")
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def _loopback_only(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("live"):
+        return  # opted in with --live: these tests talk to the real APIs
     real_connect = socket.socket.connect
     real_connect_ex = socket.socket.connect_ex
 

@@ -17,6 +17,7 @@ from panel.emulator.state import (
     BEHAVIOURS,
     Behaviour,
     EmulatorState,
+    Stats,
     api_key_namespace,
     public_headers,
 )
@@ -68,6 +69,7 @@ class Exchange:
     status: int = 0
     usage: dict[str, Any] | None = None
     recorded: bool = False
+    counted_in: Stats | None = None
 
     @classmethod
     def begin(cls, request: Request, state: EmulatorState, api: Api) -> Exchange:
@@ -79,7 +81,7 @@ class Exchange:
             headers=public_headers(dict(request.headers)),
             request_id=random_id(prefix),
         )
-        state.begin()
+        ex.counted_in = state.begin()
         return ex
 
     async def read(self, request: Request) -> None:
@@ -153,7 +155,7 @@ class Exchange:
         if self.recorded:
             return
         self.recorded = True
-        self.state.end()
+        self.state.end(self.counted_in)
         self.state.record(
             {
                 "time": self.started,

@@ -203,16 +203,19 @@ class EmulatorState:
             self._attempts[(namespace, digest)] += 1
             return self._attempts[(namespace, digest)]
 
-    def begin(self) -> None:
+    def begin(self) -> Stats:
+        """Count a request in; returns the Stats to count it out of (a reset may come between)."""
         with self.lock:
             s = self.stats
             s.requests += 1
             s.in_flight += 1
             s.max_in_flight = max(s.max_in_flight, s.in_flight)
+            return s
 
-    def end(self) -> None:
+    def end(self, stats: Stats | None = None) -> None:
+        """Count a request out of `stats` (default: the current Stats)."""
         with self.lock:
-            self.stats.in_flight -= 1
+            (stats or self.stats).in_flight -= 1
 
     def note_cache(self, *, read_tokens: int, write_tokens: int) -> None:
         """Count a cache effect; called when the response begins (the write becomes real)."""
