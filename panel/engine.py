@@ -33,7 +33,7 @@ from panel.errors import ConfigError, ErrorClass, RunStoreError, UpstreamError
 from panel.modeltable import ModelInfo
 from panel.personas import Persona, load_personas, select_personas
 from panel.planning import build_cache_plan
-from panel.prompts import PromptSet, load_prompts, render_prompt
+from panel.prompts import PromptSet, load_prompts, render_prompt, tool_view
 from panel.providers.base import (
     ArgsDelta,
     Provider,
@@ -622,9 +622,7 @@ class _PanelRun:
             "quote": v.quote,
             "answers": [a.answer for a in v.answers],
         }
-        flags = injection_flags(
-            fields, tool.spec.description + "\n" + tool.spec.name, self.options.canaries
-        )
+        flags = injection_flags(fields, _untrusted_text(tool), self.options.canaries)
         return PairResult(
             status="ok",
             ship=v.ship,
@@ -682,7 +680,9 @@ class _PanelRun:
         # Streamed attempts (the cache warm-up) count at their actual price; the floor is the
         # plan's floor for every request at the batch price plus the warm-ups' full-price share.
         s = costs.cost_summary(self.info, self.usages, None, ttl=ttl)
-        every = costs.cost_summary(self.info, [*self.usages, *self.batch_usages], plan, ttl=ttl, batch=True)
+        every = costs.cost_summary(
+            self.info, [*self.usages, *self.batch_usages], plan, ttl=ttl, batch=True
+        )
         return Cost(
             usd=batch.usd + s.usd,
             floor_usd=every.floor_usd + s.usd * (1 - costs.BATCH_FACTOR),
@@ -690,6 +690,18 @@ class _PanelRun:
             known=batch.known and s.known,
             batch_discount=True,
         )
+
+
+def _untrusted_text(tool: LoadedTool) -> str:
+    """Every untrusted field, as written and as the model saw it (markers defused).
+
+    A payload can be split across name, tagline and description, and a verdict that obeyed a
+    fake delimiter quotes the defused form, so the post-check compares against both.
+    """
+    spec, view = tool.spec, tool_view(tool.spec)
+    raw = [spec.name, spec.category, spec.tagline, spec.description]
+    seen = [view.name, view.category, view.tagline, view.description]
+    return "\n".join(raw + [s for s, r in zip(seen, raw, strict=True) if s != r])
 
 
 def _add_costs(a: Cost, b: Cost) -> Cost:

@@ -37,7 +37,10 @@ def build_cache_plan(
     stands for all of that persona's pairs (so a big run renders no prompt twice)."""
     if not requests:
         return None
-    explicit = isinstance(provider, AnthropicProvider)
+    # The instructor provider on Anthropic sends the same Messages-API body shape.
+    explicit = (
+        isinstance(provider, AnthropicProvider) or getattr(provider, "wire", None) == "anthropic"
+    )
     minimum = info.min_cache_tokens if info else DEFAULT_MIN_CACHE
     per_persona = Counter(counts) if counts is not None else Counter(r.persona_id for r in requests)
     total = sum(per_persona.values())

@@ -237,4 +237,105 @@ class ResultCache:
         self.close()
 
 
-__all__ = ["CACHEABLE_STATUSES", "ResultCache", "digest_settings", "pair_key", "pair_key_for"]
+# -- why a pair ran: the inputs of each pair's last result, next to the cache -----------------
+
+KEY_INDEX = "key-index.json"  # JSON only, like the cache itself
+KEY_INDEX_MAX_BYTES = 64 * 1024 * 1024
+
+
+class KeyInputs(BaseModel):
+    """The digests behind one pair's last result (what its pair_key was computed from)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    tool: str
+    persona: str
+    templates: str  # digest of {template name: digest}
+    verdict_schema: str
+    model: str  # "provider:model"
+    settings: str
+    status: str  # that result's status: a failed one is not in the cache
+
+    @classmethod
+    def of(cls, inputs: Inputs, tool_slug: str, persona: str, model: str, status: str) -> KeyInputs:
+        return cls(
+            tool=inputs.tools[tool_slug].digest,
+            persona=inputs.personas[persona].digest,
+            templates=_sha(dict(inputs.templates)),
+            verdict_schema=inputs.verdict_schema,
+            model=model,
+            settings=inputs.settings,
+            status=status,
+        )
+
+
+class _KeyIndexFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    format: int = 1
+    pairs: dict[str, dict[str, KeyInputs]]  # tool slug -> persona -> inputs
+
+
+def why_requested(last: KeyInputs | None, now: KeyInputs, tool_seen: bool) -> str:
+    """Why a pair was requested rather than reused, from its last inputs and today's."""
+    if last is None:
+        return "new persona" if tool_seen else "new tool"
+    if last.tool != now.tool:
+        return "tool file changed"
+    if last.persona != now.persona:
+        return "persona changed"
+    if last.templates != now.templates:
+        return "templates changed"
+    if last.verdict_schema != now.verdict_schema:
+        return "verdict schema changed"
+    if last.model != now.model or last.settings != now.settings:
+        return "model/settings changed"
+    if last.status == "failed":
+        return "previous attempt failed"
+    return "not in cache"
+
+
+class KeyIndex:
+    """(tool slug, persona) -> KeyInputs of its last result; best effort, like the cache."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = Path(directory) / KEY_INDEX
+        self.pairs: dict[str, dict[str, KeyInputs]] = {}
+        self.warnings: list[str] = []
+        try:
+            if self.path.is_file() and not self.path.is_symlink():
+                raw = self.path.read_bytes()
+                if len(raw) > KEY_INDEX_MAX_BYTES:
+                    raise ValueError(f"larger than {KEY_INDEX_MAX_BYTES} bytes")
+                loaded = _KeyIndexFile.model_validate_json(raw)
+                self.pairs = {k: dict(v) for k, v in loaded.pairs.items()}
+        except (OSError, ValueError) as e:
+            self.warnings.append(f"{self.path}: unreadable ({type(e).__name__}); starting afresh")
+
+    def get(self, tool_slug: str, persona: str) -> KeyInputs | None:
+        return self.pairs.get(tool_slug, {}).get(persona)
+
+    def has_tool(self, tool_slug: str) -> bool:
+        return bool(self.pairs.get(tool_slug))
+
+    def set(self, tool_slug: str, persona: str, inputs: KeyInputs) -> None:
+        self.pairs.setdefault(tool_slug, {})[persona] = inputs
+
+    def save(self) -> None:
+        from panel.atomicio import write_json_atomic
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.path, _KeyIndexFile(pairs=self.pairs))
+        except OSError as e:
+            log.warning("cannot write %s: %s", self.path, e)
+
+
+__all__ = [
+    "CACHEABLE_STATUSES",
+    "KeyIndex",
+    "KeyInputs",
+    "ResultCache",
+    "digest_settings",
+    "pair_key",
+    "pair_key_for",
+    "why_requested",
+]

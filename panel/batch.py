@@ -1,0 +1,444 @@
+"""`panel batch MANIFEST`: regenerate many tools' verdicts and their comparison records.
+
+    manifest (YAML) ─> tools (globs) + personas ─> engine (result cache, scheduler, run store)
+      ─> [--via batch-api: panel.batchapi] ─> summary (reused, why the rest ran, cost)
+      ─> comparison records in runs/<run-id>/records/
+
+Everything in the manifest is relative to the manifest's folder, which is also the workspace
+(its `personas/` and `prompts/` override the built-ins). CLI options override the manifest.
+Results are streamed from disk, never all held: a 10k-pair batch runs in bounded memory.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from panel import costs
+from panel.engine import (
+    Event,
+    EventSink,
+    RunOptions,
+    RunOutcome,
+    RunStarted,
+    run_panel,
+    run_panel_with,
+)
+from panel.errors import InputError, PanelError
+from panel.modeltable import model_info
+from panel.personas import Persona, load_personas, select_personas
+from panel.prompts import load_prompts
+from panel.records import build_record, write_record
+from panel.resultcache import KeyIndex, KeyInputs, why_requested
+from panel.runformat import Cost, PairResult
+from panel.runs import RunStore
+from panel.tokens import count_tokens
+from panel.tools import LoadedTool, load_tools
+from panel.workspace import persona_dirs, prompt_dirs
+from panel.yamlsafe import YamlInputError, load_yaml
+
+Via = Literal["stream", "batch-api"]
+EST_OUTPUT_TOKENS = 900  # a typical verdict; the preflight is an estimate, the report is measured
+
+
+class BatchManifest(BaseModel):
+    """The manifest file (YAML). Unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    tools: list[str] = Field(min_length=1)  # globs relative to the manifest
+    comparisons: list[tuple[str, str]] = Field(default_factory=list)  # tool names or slugs
+    personas: list[str] | None = None  # ids; None = all
+    model: str | None = None
+    concurrency: int = Field(default=8, ge=1, le=512)
+    budget_usd: float | None = Field(default=None, ge=0)
+    via: Via = "stream"
+    runs_dir: str = "runs"
+    max_tokens: int = Field(default=2048, ge=256)
+    ttl: Literal["5m", "1h"] = "5m"
+
+    @field_validator("personas", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()] or None
+        return value
+
+
+@dataclass(frozen=True)
+class LoadedManifest:
+    path: Path
+    manifest: BatchManifest
+
+    @property
+    def base(self) -> Path:
+        return self.path.parent
+
+
+def load_manifest(path: Path) -> LoadedManifest:
+    """Read and validate a batch manifest; errors name the file, the key and the line."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the manifest ({e.strerror})") from None
+    try:
+        doc = load_yaml(raw)
+    except YamlInputError as e:
+        where = f"{path}:{e.line}" if e.line else str(path)
+        raise InputError(f"{where}: {e.message}") from None
+    if not isinstance(doc.data, dict):
+        raise InputError(f"{path}: a batch manifest is a mapping (tools:, comparisons:, …)")
+    known = set(BatchManifest.model_fields)
+    for key in doc.data:
+        if key not in known:
+            line = doc.key_marks.get(str(key), (None, None))[0]
+            raise InputError(
+                f"{path}{f':{line}' if line else ''}: unknown key {key!r} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+    try:
+        manifest = BatchManifest.model_validate(doc.data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"]) or "(root)"
+        line = doc.key_marks.get(str(first["loc"][0]), (None, None))[0] if first["loc"] else None
+        raise InputError(f"{path}{f':{line}' if line else ''}: {loc}: {first['msg']}") from None
+    return LoadedManifest(path=path.resolve(), manifest=manifest)
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """How to run a manifest: its values with the CLI's overrides applied."""
+
+    model: str | None
+    personas: list[str] | None
+    concurrency: int
+    budget_usd: float | None
+    via: Via
+    runs_dir: Path
+    max_tokens: int
+    ttl: Literal["5m", "1h"]
+    resume: str | None = None
+    use_result_cache: bool = True
+    cache_dir: Path | None = None
+    options: RunOptions = field(default_factory=RunOptions)  # emulator, retry, timeouts
+
+    @classmethod
+    def of(cls, loaded: LoadedManifest, **overrides: Any) -> BatchSettings:
+        m = loaded.manifest
+        runs_dir = Path(m.runs_dir)
+        values: dict[str, Any] = {
+            "model": m.model,
+            "personas": m.personas,
+            "concurrency": m.concurrency,
+            "budget_usd": m.budget_usd,
+            "via": m.via,
+            "runs_dir": runs_dir if runs_dir.is_absolute() else loaded.base / runs_dir,
+            "max_tokens": m.max_tokens,
+            "ttl": m.ttl,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def resolve_tools(loaded: LoadedManifest) -> tuple[list[LoadedTool], list[str]]:
+    """The manifest's tools (globs, sorted, deduplicated) and one problem line per bad file."""
+    paths: list[Path] = []
+    for pattern in loaded.manifest.tools:
+        hits = sorted(glob.glob(str(loaded.base / pattern), recursive=True))
+        if not hits:
+            raise InputError(f"{loaded.path}: tools pattern {pattern!r} matches no file")
+        paths += [Path(h) for h in hits if Path(h).is_file()]
+    result = load_tools(paths)
+    problems = [f"skipped {e}" for e in result.errors] + [f"warning {w}" for w in result.warnings]
+    if not result.tools:
+        raise InputError(f"{loaded.path}: no tool file loaded; nothing to run")
+    return result.tools, problems
+
+
+def resolve_comparisons(
+    pairs: Sequence[tuple[str, str]], tools: Sequence[LoadedTool], where: Path
+) -> list[tuple[LoadedTool, LoadedTool]]:
+    """Comparison names (slug or tool name, any case) -> tools; an unknown name is an error."""
+    by_name: dict[str, LoadedTool] = {}
+    for t in tools:
+        by_name.setdefault(t.spec.name.strip().casefold(), t)
+    for t in tools:
+        by_name[t.slug.casefold()] = t
+    out = []
+    for a, b in pairs:
+        found = []
+        for name in (a, b):
+            tool = by_name.get(name.strip().casefold())
+            if tool is None:
+                raise InputError(
+                    f"{where}: comparison names {name!r}, which is not one of the batch's tools"
+                )
+            found.append(tool)
+        if found[0].slug == found[1].slug:
+            raise InputError(f"{where}: cannot compare {a!r} with itself")
+        out.append((found[0], found[1]))
+    return out
+
+
+# -- preflight ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Estimate:
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost: Cost | None  # None: the model has no prices in the table
+
+    def line(self) -> str:
+        head = (
+            f"preflight: {self.requests} requests, ~{self.input_tokens:,} input"
+            f" + ~{self.output_tokens:,} output tokens"
+        )
+        if self.cost is None:
+            return head + " (no prices for this model)"
+        c = self.cost
+        return (
+            head
+            + f"; ~${c.usd:.4f} with the cache plan (floor), ${c.no_cache_usd:.4f} without caching"
+        )
+
+
+def estimate(started: RunStarted, tail_tokens: int, ttl: costs.Ttl, batch: bool) -> Estimate:
+    """Tokens and dollars for the pairs about to be requested, assuming the cache plan holds."""
+    n = len(started.pairs)
+    plan = started.plan
+    prefix = sum(s.tokens * s.shared_by for s in plan.segments) if plan else 0
+    info = model_info(started.model.partition(":")[2])
+    cost = (
+        costs.estimate_run(info, plan, n, tail_tokens, EST_OUTPUT_TOKENS, ttl=ttl, batch=batch)
+        if info
+        else None
+    )
+    return Estimate(n, prefix + n * tail_tokens, n * EST_OUTPUT_TOKENS, cost)
+
+
+def _tail_tokens(tools: Sequence[LoadedTool], base: Path) -> int:
+    prompts = load_prompts(prompt_dirs(base))
+    sample = tools[:200]  # the tool block varies per tool; an average of a sample is enough
+    return sum(count_tokens(prompts.render_tool(t)) for t in sample) // max(1, len(sample))
+
+
+# -- the batch ------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchSummary:
+    run_id: str
+    run_dir: Path
+    model: str
+    via: Via
+    status: str
+    pairs: int
+    reused: int
+    requested: int
+    ok: int
+    failed: int
+    refused: int
+    pending: list[tuple[str, str]]
+    cost: Cost
+    why: dict[str, int]
+    records: list[Path]
+    estimate: Estimate | None
+    cache_hit_rate: float | None
+    notes: list[str]
+    problems: list[str]
+    batches: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "run_dir": str(self.run_dir),
+            "model": self.model,
+            "via": self.via,
+            "status": self.status,
+            "pairs": self.pairs,
+            "reused": self.reused,
+            "requested": self.requested,
+            "ok": self.ok,
+            "failed": self.failed,
+            "refused": self.refused,
+            "pending": len(self.pending),
+            "pending_pairs": [{"tool": t, "persona": p} for t, p in self.pending],
+            "cost": self.cost.model_dump(),
+            "estimate": None
+            if self.estimate is None
+            else {
+                "requests": self.estimate.requests,
+                "input_tokens": self.estimate.input_tokens,
+                "output_tokens": self.estimate.output_tokens,
+                "usd": self.estimate.cost.usd if self.estimate.cost else None,
+                "no_cache_usd": self.estimate.cost.no_cache_usd if self.estimate.cost else None,
+            },
+            "why": dict(sorted(self.why.items())),
+            "records": [str(p) for p in self.records],
+            "cache_hit_rate": self.cache_hit_rate,
+            "batches": self.batches,
+            "notes": self.notes,
+            "problems": self.problems,
+        }
+
+
+async def run_batch(
+    loaded: LoadedManifest,
+    settings: BatchSettings,
+    on_event: EventSink | None = None,
+    *,
+    on_estimate: Callable[[Estimate], None] | None = None,
+    env: dict[str, str] | None = None,
+) -> BatchSummary:
+    """Run a manifest: verdicts for every (tool, persona), then the comparison records."""
+    tools, problems = resolve_tools(loaded)
+    comparisons = resolve_comparisons(loaded.manifest.comparisons, tools, loaded.path)
+    base = loaded.base
+    personas = select_personas(load_personas(persona_dirs(base)), settings.personas)
+    batch_api = settings.via == "batch-api"
+    options = replace(
+        settings.options,
+        model=settings.model,
+        personas=[p.id for p in personas],
+        runs_dir=settings.runs_dir,
+        cwd=base,
+        concurrency=settings.concurrency,
+        max_tokens=settings.max_tokens,
+        # Batches can sit in a queue for a while: their cache blocks use the 1-hour TTL.
+        cache_ttl="1h" if batch_api else settings.ttl,
+        use_result_cache=settings.use_result_cache,
+        cache_dir=settings.cache_dir,
+        budget_usd=settings.budget_usd,
+        resume=settings.resume,
+        keep_results=False,
+    )
+    tail = _tail_tokens(tools, base)
+    seen: list[Estimate] = []
+
+    def sink(event: Event) -> None:
+        if isinstance(event, RunStarted):
+            est = estimate(event, tail, options.cache_ttl, batch_api)
+            seen.append(est)
+            if on_estimate is not None:
+                on_estimate(est)
+        if on_event is not None:
+            on_event(event)
+
+    outcome: RunOutcome
+    if batch_api:
+        from panel.batchapi import BatchApiRun
+
+        outcome = await run_panel_with(BatchApiRun, tools, options, sink, env=env)
+    else:
+        outcome = await run_panel(tools, options, sink, env=env)
+    cache_dir = options.cache_dir or options.runs_dir / ".cache"
+    return _summarise(outcome, settings, tools, personas, comparisons, cache_dir, seen, problems)
+
+
+def _summarise(
+    outcome: RunOutcome,
+    settings: BatchSettings,
+    tools: Sequence[LoadedTool],
+    personas: Sequence[Persona],
+    comparisons: Sequence[tuple[LoadedTool, LoadedTool]],
+    cache_dir: Path,
+    seen: list[Estimate],
+    problems: list[str],
+) -> BatchSummary:
+    store = RunStore.open(settings.runs_dir, outcome.run_id, write=True)
+    try:
+        manifest = store.manifest()
+        index = KeyIndex(cache_dir)
+        counts: Counter[str] = Counter()
+        why: Counter[str] = Counter()
+        read = total_in = 0
+        wanted = {t.slug for pair in comparisons for t in pair}
+        for_records: dict[tuple[str, str], PairResult] = {}
+        updates: list[tuple[str, str, KeyInputs]] = []
+        for r in store.iter_results():  # streamed: never every result at once
+            counts[r.status] += 1
+            if r.tool_slug in wanted:
+                for_records[(r.tool_slug, r.persona)] = r
+            if (
+                r.tool_slug not in manifest.inputs.tools
+                or r.persona not in manifest.inputs.personas
+            ):
+                continue
+            now = KeyInputs.of(manifest.inputs, r.tool_slug, r.persona, manifest.model, r.status)
+            if r.reused:
+                counts["reused"] += 1
+            else:
+                read += r.usage.cache_read_tokens
+                total_in += (
+                    r.usage.input_tokens + r.usage.cache_read_tokens + r.usage.cache_write_tokens
+                )
+                why[
+                    why_requested(
+                        index.get(r.tool_slug, r.persona), now, index.has_tool(r.tool_slug)
+                    )
+                ] += 1
+            updates.append((r.tool_slug, r.persona, now))
+        for slug, persona, now in updates:
+            index.set(slug, persona, now)
+        index.save()
+        records = [
+            write_record(build_record(a, b, personas, manifest, for_records), store.records_dir())
+            for a, b in comparisons
+        ]
+    finally:
+        store.release()
+    notes = [*manifest.notes, *index.warnings]
+    batches = _batch_ids(outcome.run_dir)
+    return BatchSummary(
+        run_id=outcome.run_id,
+        run_dir=outcome.run_dir,
+        model=manifest.model,
+        via=settings.via,
+        status=manifest.status,
+        pairs=manifest.pairs_total,
+        reused=counts["reused"],
+        requested=sum(counts[s] for s in ("ok", "failed", "refused")) - counts["reused"],
+        ok=counts["ok"],
+        failed=counts["failed"],
+        refused=counts["refused"],
+        pending=list(outcome.pending),
+        cost=manifest.cost,
+        why=dict(why),
+        records=records,
+        estimate=seen[-1] if seen else None,
+        cache_hit_rate=round(read / total_in, 4) if total_in else None,
+        notes=notes,
+        problems=problems,
+        batches=batches,
+    )
+
+
+def _batch_ids(run_dir: Path) -> list[str]:
+    try:
+        from panel.batchapi import recorded_batch_ids
+
+        return recorded_batch_ids(run_dir)
+    except (PanelError, OSError, ValueError):
+        return []
+
+
+__all__ = [
+    "BatchManifest",
+    "BatchSettings",
+    "BatchSummary",
+    "Estimate",
+    "LoadedManifest",
+    "estimate",
+    "load_manifest",
+    "resolve_comparisons",
+    "resolve_tools",
+    "run_batch",
+]

@@ -1,0 +1,654 @@
+"""`--via batch-api`: the providers' batch services (Anthropic Message Batches, OpenAI Batch).
+
+    warm-up: one streamed request per persona (writes tools+house and each persona prefix,
+      1-hour TTL) ─> the rest in batches (≤ limits; custom_id ↔ pair in custom_ids.json)
+      ─> batches.json written BEFORE polling ─> poll with backoff ─> results by custom_id
+      (any order) ─> validated exactly as in streaming ─> errored/expired/truncated/invalid
+      retried in a follow-up batch (bounded by the retry limits) ─> run store
+
+A crashed process resumes polling the batches recorded in batches.json instead of submitting
+them again; a pair already recorded is never recorded twice. Costs use the batch discount.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import anthropic
+import openai
+from pydantic import BaseModel, ConfigDict, Field
+
+from panel.atomicio import write_json_atomic
+from panel.classify import RETRYABLE, RUN_FATAL, classify_exception, parse_tool_json, truncated
+from panel.engine import ReviewStarted, _now, _PairState, _PanelRun
+from panel.errors import ConfigError, ErrorClass, RunStoreError, UpstreamError
+from panel.providers.anthropic import AnthropicProvider
+from panel.providers.base import StreamCompleted
+from panel.providers.openai import OpenAIProvider
+from panel.resultcache import ResultCache
+from panel.retry import ONCE
+from panel.runformat import CachePlan, Usage
+from panel.scheduler import PairId
+from panel.tokens import canonical_json
+from panel.verdict import TOOL_NAME
+
+LEDGER = "batches.json"
+CUSTOM_IDS = "custom_ids.json"
+MAX_LEDGER_BYTES = 64 * 1024 * 1024
+# Our own cap per batch, well inside the providers' (256 MB / 200 MB): it bounds the memory a
+# submission holds, and a smaller batch starts returning results sooner.
+CHUNK_BYTES = 32 * 1024 * 1024
+Api = Literal["anthropic", "openai"]
+
+
+# -- the run folder's record of batches ------------------------------------------------------
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LedgerEntry(_Frozen):
+    id: str
+    round: int
+    custom_ids: list[str]
+    submitted_at: str
+    collected: bool = False
+
+
+class Ledger(_Frozen):
+    """batches.json: every batch submitted for the run, written before it is polled."""
+
+    format: int = 1
+    api: Api
+    batches: list[LedgerEntry] = Field(default_factory=list)
+
+
+class CustomIds(_Frozen):
+    """custom_ids.json: custom_id -> [tool_slug, persona]."""
+
+    format: int = 1
+    ids: dict[str, tuple[str, str]] = Field(default_factory=dict)
+
+
+def custom_id(pair: PairId) -> str:
+    """A short id the APIs accept (^[a-zA-Z0-9_-]{1,64}$), stable for the pair."""
+    return "p" + hashlib.sha256(f"{pair[0]}\0{pair[1]}".encode()).hexdigest()[:24]
+
+
+def _read(path: Path, model: type[_Frozen]) -> Any:
+    if not path.exists():
+        return None
+    if path.is_symlink():
+        raise RunStoreError(f"{path} is a symlink; refusing to read it")
+    raw = path.read_bytes()
+    if len(raw) > MAX_LEDGER_BYTES:
+        raise RunStoreError(f"{path}: larger than {MAX_LEDGER_BYTES} bytes")
+    try:
+        return model.model_validate_json(raw)
+    except ValueError as e:
+        raise RunStoreError(f"{path}: unreadable ({e})") from None
+
+
+def recorded_batch_ids(run_dir: Path) -> list[str]:
+    ledger = _read(run_dir / LEDGER, Ledger)
+    return [b.id for b in ledger.batches] if ledger else []
+
+
+# -- the two services ---------------------------------------------------------------------------
+
+
+@dataclass
+class ItemResult:
+    custom_id: str
+    completed: StreamCompleted | None = None
+    error: UpstreamError | None = None
+
+
+class BatchService(Protocol):
+    api: Api
+    max_requests: int
+    max_bytes: int
+
+    def item_params(self, params: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def submit(self, items: Sequence[tuple[str, dict[str, Any]]]) -> str: ...
+
+    async def ended(self, batch_id: str) -> bool: ...
+
+    def results(self, batch_id: str) -> AsyncIterator[ItemResult]: ...
+
+
+_ANTHROPIC_ERRORS = {
+    "overloaded_error": ErrorClass.OVERLOADED,
+    "rate_limit_error": ErrorClass.RATE_LIMITED,
+    "api_error": ErrorClass.SERVER_ERROR,
+    "timeout_error": ErrorClass.TIMEOUT,
+    "authentication_error": ErrorClass.AUTH,
+    "permission_error": ErrorClass.AUTH,
+    "billing_error": ErrorClass.SPEND_CAP,
+    "request_too_large": ErrorClass.CONTEXT_TOO_LONG,
+}
+
+
+def _unbilled(status: str, name: str) -> UpstreamError:
+    if status == "expired":
+        return UpstreamError(
+            ErrorClass.TIMEOUT, f"{name}: the batch expired before this request ran"
+        )
+    return UpstreamError(ErrorClass.SERVER_ERROR, f"{name}: this batch request was {status}")
+
+
+def _verdict_of(
+    stop: str | None,
+    tool_input: object,
+    raw: str,
+    usage: Usage,
+    request_id: str | None,
+    call_id: str | None,
+    text: str,
+    found: bool,
+) -> StreamCompleted:
+    """The streaming path's checks on a whole message: truncated, refused, no call, bad JSON."""
+
+    def fail(err: UpstreamError) -> UpstreamError:
+        err.usage, err.billed, err.request_id = (
+            usage.model_dump(exclude={"known"}),
+            True,
+            request_id,
+        )
+        return err
+
+    if stop in ("max_tokens", "length"):
+        raise fail(truncated(stop, raw))
+    if stop == "refusal":
+        raise fail(UpstreamError(ErrorClass.REFUSED, "the model declined to review"))
+    if not found:
+        raise fail(
+            UpstreamError(
+                ErrorClass.NO_TOOL_CALL,
+                "the model answered in text without calling the verdict tool",
+                raw_text=text,
+            )
+        )
+    try:
+        value = parse_tool_json(tool_input) if isinstance(tool_input, str) else tool_input
+    except UpstreamError as err:
+        raise fail(err) from None
+    if not isinstance(value, dict):
+        raise fail(
+            UpstreamError(
+                ErrorClass.INVALID_JSON, "tool arguments are not a JSON object", raw_text=raw
+            )
+        )
+    return StreamCompleted(
+        tool_input=value,
+        usage=usage,
+        stop_reason=stop or "",
+        request_id=request_id,
+        call_id=call_id,
+    )
+
+
+class AnthropicBatches:
+    api: Api = "anthropic"
+    max_requests = 100_000
+    max_bytes = 256 * 1024 * 1024
+
+    def __init__(self, client: anthropic.AsyncAnthropic, name: str) -> None:
+        self.client, self.name = client, name
+
+    def item_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        return params
+
+    async def submit(self, items: Sequence[tuple[str, dict[str, Any]]]) -> str:
+        reqs: list[Any] = [{"custom_id": c, "params": p} for c, p in items]
+        batch = await self.client.messages.batches.create(requests=reqs)
+        return batch.id
+
+    async def ended(self, batch_id: str) -> bool:
+        batch = await self.client.messages.batches.retrieve(batch_id)
+        return batch.processing_status == "ended"
+
+    async def results(self, batch_id: str) -> AsyncIterator[ItemResult]:
+        decoder = await self.client.messages.batches.results(batch_id)
+        async for entry in decoder:
+            yield self._item(entry)
+
+    def _item(self, entry: Any) -> ItemResult:
+        cid, result = str(entry.custom_id), entry.result
+        kind = getattr(result, "type", None)
+        if kind == "errored":
+            err = getattr(getattr(result, "error", None), "error", None)
+            etype, msg = str(getattr(err, "type", "api_error")), str(getattr(err, "message", ""))
+            klass = _ANTHROPIC_ERRORS.get(etype, ErrorClass.INVALID_REQUEST)
+            return ItemResult(cid, error=UpstreamError(klass, f"{self.name} batch {etype}: {msg}"))
+        if kind != "succeeded":
+            return ItemResult(cid, error=_unbilled(str(kind), self.name))
+        m = result.message
+        u = m.usage
+        usage = Usage(
+            input_tokens=int(u.input_tokens or 0),
+            output_tokens=int(u.output_tokens or 0),
+            cache_read_tokens=int(getattr(u, "cache_read_input_tokens", 0) or 0),
+            cache_write_tokens=int(getattr(u, "cache_creation_input_tokens", 0) or 0),
+        )
+        tool = next((b for b in m.content if b.type == "tool_use" and b.name == TOOL_NAME), None)
+        text = "".join(getattr(b, "text", "") for b in m.content if b.type == "text")
+        value = tool.input if tool is not None else None
+        raw = (
+            value if isinstance(value, str) else canonical_json(value) if value is not None else ""
+        )
+        try:
+            done = _verdict_of(
+                m.stop_reason,
+                value,
+                raw,
+                usage,
+                m.id,
+                tool.id if tool else None,
+                text,
+                tool is not None,
+            )
+        except UpstreamError as err:
+            return ItemResult(cid, error=err)
+        return ItemResult(cid, completed=done)
+
+
+class OpenAIBatches:
+    api: Api = "openai"
+    max_requests = 50_000
+    max_bytes = 200 * 1024 * 1024
+    endpoint: Literal["/v1/chat/completions"] = "/v1/chat/completions"
+
+    def __init__(self, client: openai.AsyncOpenAI, name: str) -> None:
+        self.client, self.name = client, name
+
+    def item_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in params.items() if k not in ("stream", "stream_options")}
+
+    async def submit(self, items: Sequence[tuple[str, dict[str, Any]]]) -> str:
+        data = b"".join(
+            json.dumps({"custom_id": c, "method": "POST", "url": self.endpoint, "body": p}).encode()
+            + b"\n"
+            for c, p in items
+        )
+        f = await self.client.files.create(file=("panel-batch.jsonl", data), purpose="batch")
+        batch = await self.client.batches.create(
+            input_file_id=f.id, endpoint=self.endpoint, completion_window="24h"
+        )
+        return batch.id
+
+    async def ended(self, batch_id: str) -> bool:
+        batch = await self.client.batches.retrieve(batch_id)
+        return batch.status in ("completed", "failed", "expired", "cancelled")
+
+    async def results(self, batch_id: str) -> AsyncIterator[ItemResult]:
+        batch = await self.client.batches.retrieve(batch_id)
+        for fid in (batch.output_file_id, batch.error_file_id):
+            if not fid:
+                continue
+            content = await self.client.files.content(fid)
+            for line in content.text.splitlines():
+                if line.strip():
+                    yield self._item(json.loads(line))
+
+    def _item(self, line: dict[str, Any]) -> ItemResult:
+        cid = str(line.get("custom_id"))
+        resp = line.get("response")
+        if not isinstance(resp, dict):
+            code = str((line.get("error") or {}).get("code", ""))
+            return ItemResult(
+                cid, error=_unbilled("expired" if "expired" in code else "canceled", self.name)
+            )
+        status, body = int(resp.get("status_code") or 0), resp.get("body") or {}
+        if status != 200:
+            err = body.get("error") or {}
+            klass = (
+                ErrorClass.SPEND_CAP
+                if err.get("code") == "insufficient_quota"
+                or err.get("type") == "insufficient_quota"
+                else ErrorClass.RATE_LIMITED
+                if status == 429
+                else ErrorClass.AUTH
+                if status in (401, 403)
+                else ErrorClass.OVERLOADED
+                if status in (503, 529)
+                else ErrorClass.SERVER_ERROR
+                if status >= 500
+                else ErrorClass.INVALID_REQUEST
+            )
+            return ItemResult(
+                cid,
+                error=UpstreamError(klass, f"{self.name} batch {status}: {err.get('message', '')}"),
+            )
+        u = body.get("usage") or {}
+        details = u.get("prompt_tokens_details") or {}
+        cached, written = (
+            int(details.get("cached_tokens") or 0),
+            int(details.get("cache_write_tokens") or 0),
+        )
+        usage = Usage(
+            input_tokens=max(0, int(u.get("prompt_tokens") or 0) - cached - written),
+            output_tokens=int(u.get("completion_tokens") or 0),
+            cache_read_tokens=cached,
+            cache_write_tokens=written,
+            known=bool(u),
+        )
+        choice = (body.get("choices") or [{}])[0]
+        msg = choice.get("message") or {}
+        call = next(
+            (
+                c
+                for c in msg.get("tool_calls") or []
+                if (c.get("function") or {}).get("name") == TOOL_NAME
+            ),
+            None,
+        )
+        args = str((call or {}).get("function", {}).get("arguments", ""))
+        stop = "refusal" if msg.get("refusal") else choice.get("finish_reason")
+        try:
+            done = _verdict_of(
+                stop,
+                args,
+                args,
+                usage,
+                resp.get("request_id"),
+                (call or {}).get("id"),
+                str(msg.get("content") or ""),
+                call is not None,
+            )
+        except UpstreamError as err:
+            return ItemResult(cid, error=err)
+        return ItemResult(cid, completed=done)
+
+
+def open_service(run: _PanelRun) -> BatchService:
+    """The batch service behind the run's provider (its SDK client, same key and base URL)."""
+    p = run.provider
+    if isinstance(p, AnthropicProvider) and p.name in ("anthropic", "emulator"):
+        return AnthropicBatches(p._client, p.name)
+    if isinstance(p, OpenAIProvider) and p.name in ("openai", "emulator"):
+        return OpenAIBatches(p._client, p.name)
+    raise ConfigError(f"--via batch-api needs the anthropic or openai provider, not {p.name}")
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Submitted:
+    """A pair between submission and result: its state only while it may need a follow-up."""
+
+    tries: int = 0  # attempts so far, across resumes (attempts.jsonl)
+    once: frozenset[ErrorClass] = frozenset()
+    state: _PairState | None = None
+    started_at: str = ""
+
+
+class BatchApiRun(_PanelRun):
+    """A panel run whose pairs (after a streamed warm-up per persona) go through batches."""
+
+    poll_initial = 5.0
+    poll_max = 60.0
+    control_tries = 5  # create/retrieve/results calls that got an error status
+
+    async def _schedule(
+        self, todo: list[PairId], plan: CachePlan | None, cache: ResultCache | None
+    ) -> list[PairId]:
+        self.service = open_service(self)
+        if self.provider.synthetic:
+            self.poll_initial, self.poll_max = 0.05, 2.0
+        run_dir = self.store.path
+        self.ledger: Ledger = _read(run_dir / LEDGER, Ledger) or Ledger(api=self.service.api)
+        self.ids: CustomIds = _read(run_dir / CUSTOM_IDS, CustomIds) or CustomIds()
+        open_batches = [b for b in self.ledger.batches if not b.collected]
+        waiting = {self.ids.ids[c] for b in open_batches for c in b.custom_ids if c in self.ids.ids}
+        fresh = [p for p in todo if p not in waiting]
+        self.track: dict[PairId, _Submitted] = {}
+        prior = Counter((a.tool_slug, a.persona) for a in self.store.iter_attempts())
+        for pair in todo:
+            self.track[pair] = _Submitted(tries=prior[pair])
+        pending: list[PairId] = []
+        if not self.ledger.batches and fresh:
+            # Warm the shared prefixes with one streamed request per persona: a cache entry
+            # exists only once a response has begun, and batch hits are best effort.
+            leaders = list({p[1]: p for p in reversed(fresh)}.values())[::-1]
+            pending += await super()._schedule(leaders, plan, cache)
+            taken = set(leaders)
+            fresh = [p for p in fresh if p not in taken]
+        self.batch_pricing = True
+        queue = fresh
+        rounds = max((b.round for b in self.ledger.batches), default=0)
+        while queue or open_batches:
+            if queue and self.stop_reason is None and self._over_budget():
+                self.stop_reason = f"budget of ${self.options.budget_usd:.2f} reached"
+            if queue and self.stop_reason is None:
+                rounds += 1
+                open_batches += await self._submit(queue, rounds)
+                queue = []
+            elif queue:
+                pending += queue
+                queue = []
+            if not open_batches:
+                break
+            ended = await self._poll(open_batches)
+            if ended is None:  # the run stopped while polling: what is open stays resumable
+                pending += [self.ids.ids[c] for b in open_batches for c in b.custom_ids]
+                break
+            for entry in ended:
+                queue += await self._collect(entry, cache)
+                open_batches.remove(entry)
+                self._mark_collected(entry.id)
+        return pending
+
+    def _over_budget(self) -> bool:
+        return self.options.budget_usd is not None and self.spent >= self.options.budget_usd
+
+    # -- submit ------------------------------------------------------------------------------
+
+    def _chunks(self, pairs: Sequence[PairId]) -> Iterator[list[tuple[PairId, dict[str, Any]]]]:
+        limit_n = self.service.max_requests
+        limit_bytes = min(self.service.max_bytes, CHUNK_BYTES)
+        chunk: list[tuple[PairId, dict[str, Any]]] = []
+        size = 0
+        for pair in pairs:
+            t = self.track[pair]
+            request = t.state.request if t.state is not None else self._request(pair)
+            params = self.service.item_params(self.provider.build_params(request))
+            n = len(json.dumps(params)) + 200
+            if chunk and (len(chunk) >= limit_n or size + n > limit_bytes):
+                yield chunk
+                chunk, size = [], 0
+            chunk.append((pair, params))
+            size += n
+        if chunk:
+            yield chunk
+
+    async def _submit(self, pairs: Sequence[PairId], round_no: int) -> list[LedgerEntry]:
+        entries = []
+        for chunk in self._chunks(pairs):
+            cids = [custom_id(pair) for pair, _ in chunk]
+            new = {
+                c: pair for c, (pair, _) in zip(cids, chunk, strict=True) if c not in self.ids.ids
+            }
+            if new:
+                self.ids = CustomIds(ids={**self.ids.ids, **new})
+                write_json_atomic(self.store.path / CUSTOM_IDS, self.ids)
+            items = [(c, p) for c, (_, p) in zip(cids, chunk, strict=True)]
+            batch_id = await self._control(
+                lambda items=items: self.service.submit(items), retry_unsent_only=True
+            )
+            del items  # the chunk's bodies are not needed any more
+            entry = LedgerEntry(id=batch_id, round=round_no, custom_ids=cids, submitted_at=_now())
+            # Recorded before any poll: a crash from here on resumes polling this batch.
+            self.ledger = self.ledger.model_copy(update={"batches": [*self.ledger.batches, entry]})
+            write_json_atomic(self.store.path / LEDGER, self.ledger)
+            for pair, _ in chunk:
+                t = self.track[pair]
+                if t.tries == 0:
+                    self.requested += 1
+                t.started_at = _now()
+                self.emit(ReviewStarted(pair[0], pair[1], t.tries + 1))
+            entries.append(entry)
+        return entries
+
+    # -- poll --------------------------------------------------------------------------------
+
+    async def _poll(self, open_batches: Sequence[LedgerEntry]) -> list[LedgerEntry] | None:
+        delay = self.poll_initial
+        while True:
+            ended = []
+            for entry in open_batches:
+                done = await self._control(lambda e=entry: self.service.ended(e.id))
+                if done is None:
+                    return None
+                if done:
+                    ended.append(entry)
+            if ended:
+                return ended
+            await asyncio.sleep(delay)
+            delay = min(self.poll_max, delay * 1.5)
+
+    async def _control(self, call: Any, *, retry_unsent_only: bool = False) -> Any:
+        """One control-plane call, retried on error statuses; None once the run stopped."""
+        delay = 0.5
+        for n in range(self.control_tries):
+            try:
+                return await call()
+            except Exception as exc:
+                err = classify_exception(exc, provider=self.provider.name)
+                if err.error_class in RUN_FATAL:
+                    self.stop_reason, self.fatal = err.message, err
+                    if retry_unsent_only:
+                        raise err from None
+                    return None
+                # A create that got no answer may have created the batch: never send it twice.
+                unsent = err.status is not None
+                if err.error_class not in RETRYABLE or (retry_unsent_only and not unsent):
+                    raise err from None
+                if n == self.control_tries - 1:
+                    raise err from None
+                await asyncio.sleep(err.retry_after if err.retry_after is not None else delay)
+                delay = min(30.0, delay * 2)
+        raise AssertionError("unreachable")
+
+    # -- collect -----------------------------------------------------------------------------
+
+    async def _collect(self, entry: LedgerEntry, cache: ResultCache | None) -> list[PairId]:
+        """Record what a finished batch returned; return the pairs that earned a follow-up."""
+        expected = {c: self.ids.ids[c] for c in entry.custom_ids if c in self.ids.ids}
+        again: list[PairId] = []
+        seen: set[str] = set()
+        results = await self._control(lambda: _first_and_rest(self.service.results(entry.id)))
+        if results is None:
+            return []
+        async for item in results:
+            pair = expected.get(item.custom_id)
+            if pair is None or item.custom_id in seen:
+                continue  # not ours, or a repeated line: one result per pair
+            seen.add(item.custom_id)
+            if self._handle(pair, item, cache):
+                again.append(pair)
+        missing = [(c, pair) for c, pair in expected.items() if c not in seen]
+        for c, pair in missing:  # no line at all: as if it expired
+            lost = ItemResult(c, error=_unbilled("missing", self.provider.name))
+            if self._handle(pair, lost, cache):
+                again.append(pair)
+        return again
+
+    def _handle(self, pair: PairId, item: ItemResult, cache: ResultCache | None) -> bool:
+        """Record one item's outcome; True when it goes into a follow-up batch."""
+        if self.store.recorded(*pair):
+            return False  # recorded before a crash, or reused from the cache meanwhile
+        t = self.track.setdefault(pair, _Submitted())
+        state = t.state or _PairState(request=self._request(pair))
+        t.tries += 1
+        state.attempts = t.tries
+        digest = (
+            "sha256:"
+            + hashlib.sha256(
+                canonical_json(self.provider.build_params(state.request)).encode()
+            ).hexdigest()
+        )
+        error = item.error
+        if item.completed is not None:
+            try:
+                state.verdict = self._validate(pair, item.completed, state)
+            except UpstreamError as exc:
+                error = exc
+        if error is None:
+            assert item.completed is not None
+            self._record_attempt(
+                pair,
+                state,
+                state.request,
+                digest,
+                t.started_at or _now(),
+                item.completed.usage,
+                None,
+            )
+            self._finish_pair(pair, state, cache)
+            self.track.pop(pair, None)
+            return False
+        usage = Usage(**error.usage) if error.usage else None
+        self._record_attempt(
+            pair, state, state.request, digest, t.started_at or _now(), usage, error
+        )
+        state.last_error = error
+        klass = error.error_class
+        if klass in RUN_FATAL:
+            self.stop_reason, self.fatal = error.message, error
+            return True  # left for the caller to list as pending
+        retry = klass in RETRYABLE or (klass in ONCE and klass not in t.once)
+        if retry and t.tries < self.options.retry.max_attempts:
+            t.once = t.once | ({klass} if klass in ONCE else set())
+            state.prepare_next()
+            t.state = state
+            return True
+        self._finish_pair(pair, state, cache, error=error)
+        self.track.pop(pair, None)
+        return False
+
+    def _mark_collected(self, batch_id: str) -> None:
+        batches = [
+            b.model_copy(update={"collected": True}) if b.id == batch_id else b
+            for b in self.ledger.batches
+        ]
+        self.ledger = self.ledger.model_copy(update={"batches": batches})
+        write_json_atomic(self.store.path / LEDGER, self.ledger)
+
+
+async def _first_and_rest(items: AsyncIterator[ItemResult]) -> AsyncIterator[ItemResult]:
+    """Start the results download inside the retried call (errors surface there), then stream."""
+    first = await anext(items, None)
+
+    async def rest() -> AsyncIterator[ItemResult]:
+        if first is not None:
+            yield first
+            async for item in items:
+                yield item
+
+    return rest()
+
+
+__all__ = [
+    "AnthropicBatches",
+    "BatchApiRun",
+    "BatchService",
+    "CustomIds",
+    "ItemResult",
+    "Ledger",
+    "LedgerEntry",
+    "OpenAIBatches",
+    "custom_id",
+    "open_service",
+    "recorded_batch_ids",
+]

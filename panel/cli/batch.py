@@ -1,0 +1,151 @@
+"""`panel batch MANIFEST`: regenerate many verdicts and comparisons; incremental, resumable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from panel.batch import BatchSettings, BatchSummary, Estimate, load_manifest, run_batch
+from panel.cli.options import FaultsOpt, JsonOpt, LatencyOpt, SeedOpt, split_ids
+from panel.engine import RunOptions
+from panel.errors import ConfigError
+from panel.progress import BatchProgress
+from panel.providers.select import EmulatorSettings, parse_model
+
+
+def batch(
+    manifest: Annotated[
+        Path, typer.Argument(help="Batch manifest (YAML): tools, comparisons, personas, …")
+    ],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="PROVIDER:MODEL (overrides the manifest).")
+    ] = None,
+    personas: Annotated[
+        str | None, typer.Option("--personas", "-p", help="Comma-separated persona ids.")
+    ] = None,
+    runs_dir: Annotated[
+        Path | None, typer.Option("--runs-dir", help="Where run folders live.")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1, max=512)] = None,
+    budget: Annotated[
+        float | None, typer.Option("--budget", min=0.0, help="Stop launching at this many USD.")
+    ] = None,
+    via: Annotated[
+        str | None, typer.Option("--via", help="stream (default) or batch-api (half price).")
+    ] = None,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Finish a stopped batch run by id.")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Ignore the result cache.")] = False,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=256)] = None,
+    ttl: Annotated[
+        str | None, typer.Option("--ttl", help="Prompt-cache lifetime: 5m or 1h.")
+    ] = None,
+    json_out: JsonOpt = False,
+    seed: SeedOpt = 0,
+    latency_scale: LatencyOpt = 0.5,
+    faults: FaultsOpt = None,
+) -> None:
+    """Run the panel over a manifest's tools, reusing unchanged verdicts; build its comparisons.
+
+    Exits 0 when every pair has a recorded verdict, 1 when some failed or are pending
+    (finish them with --resume RUN_ID), 2 on bad input or configuration.
+    """
+    err = Console(stderr=True)
+    loaded = load_manifest(manifest)
+    if via not in (None, "stream", "batch-api"):
+        raise ConfigError("--via must be stream or batch-api")
+    if ttl not in (None, "5m", "1h"):
+        raise ConfigError("--ttl must be 5m or 1h")
+    spec = parse_model(model or loaded.manifest.model)
+    if spec.defaulted_to_emulator:
+        err.print(
+            "[yellow]no API key set (ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY): "
+            "using the built-in emulator — verdicts are synthetic[/]"
+        )
+    settings = BatchSettings.of(
+        loaded,
+        model=str(spec),
+        personas=split_ids(personas),
+        runs_dir=runs_dir,
+        concurrency=concurrency,
+        budget_usd=budget,
+        via=via,
+        max_tokens=max_tokens,
+        ttl=ttl,
+        resume=resume,
+        use_result_cache=not no_cache,
+        options=RunOptions(
+            emulator=EmulatorSettings(seed=seed, latency_scale=latency_scale, faults=faults)
+        ),
+    )
+
+    def preflight(est: Estimate) -> None:
+        err.print(escape(est.line()), highlight=False)
+        if (
+            settings.budget_usd is not None
+            and est.cost is not None
+            and est.cost.usd > settings.budget_usd
+        ):
+            err.print(
+                f"[yellow]the estimate is over the ${settings.budget_usd:.2f} budget: "
+                "launching stops when it is reached; the rest stays pending[/]"
+            )
+
+    with BatchProgress(err) as progress:
+        summary = asyncio.run(
+            run_batch(loaded, settings, progress, on_estimate=preflight, env=dict(os.environ))
+        )
+    for line in summary.problems:
+        err.print(escape(line), highlight=False)
+    if json_out:
+        sys.stdout.write(json.dumps(summary.as_json(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        _render(Console(), summary)
+    raise typer.Exit(1 if summary.pending or summary.failed else 0)
+
+
+def _render(out: Console, s: BatchSummary) -> None:
+    out.print(
+        f"run {s.run_id} ({s.status}) · {s.model} · via {s.via} · {s.run_dir}", highlight=False
+    )
+    out.print(
+        f"{s.pairs} pairs: {s.reused} reused, {s.requested} requested — "
+        f"{s.ok} ok, {s.refused} declined, {s.failed} failed, {len(s.pending)} pending",
+        highlight=False,
+    )
+    if s.why:
+        out.print(
+            "why they ran: " + ", ".join(f"{n} {why}" for why, n in sorted(s.why.items())),
+            highlight=False,
+        )
+    c = s.cost
+    discount = " (batch price)" if c.batch_discount else ""
+    out.print(
+        f"cost ${c.usd:.4f}{discount} · floor ${c.floor_usd:.4f} · no-cache ${c.no_cache_usd:.4f}"
+        + (f" · cache hit rate {s.cache_hit_rate:.0%}" if s.cache_hit_rate is not None else ""),
+        highlight=False,
+    )
+    for path in s.records:
+        out.print(f"record {path}", highlight=False)
+    if s.pending:
+        shown = ", ".join(f"{t}×{p}" for t, p in s.pending[:20])
+        more = f" and {len(s.pending) - 20} more" if len(s.pending) > 20 else ""
+        out.print(
+            f"pending: {shown}{more} — finish with: panel batch MANIFEST --resume {s.run_id}",
+            highlight=False,
+        )
+    for note in s.notes:
+        out.print(f"note: {escape(note)}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("batch")(batch)
