@@ -19,25 +19,20 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
-import anthropic
-import openai
 from pydantic import BaseModel, ConfigDict, Field
 
 from panel.atomicio import write_json_atomic
-from panel.classify import RETRYABLE, RUN_FATAL, classify_exception, parse_tool_json, truncated
+from panel.batchservices import Api, BatchService, ItemResult, open_service, unbilled
+from panel.classify import RETRYABLE, RUN_FATAL, classify_exception
 from panel.engine import ReviewStarted, _now, _PairState, _PanelRun
-from panel.errors import ConfigError, ErrorClass, RunStoreError, UpstreamError
-from panel.providers.anthropic import AnthropicProvider
-from panel.providers.base import StreamCompleted
-from panel.providers.openai import OpenAIProvider
+from panel.errors import ErrorClass, RunStoreError, UpstreamError
 from panel.resultcache import ResultCache
 from panel.retry import ONCE
 from panel.runformat import CachePlan, Usage
 from panel.scheduler import PairId
 from panel.tokens import canonical_json
-from panel.verdict import TOOL_NAME
 
 LEDGER = "batches.json"
 CUSTOM_IDS = "custom_ids.json"
@@ -45,7 +40,6 @@ MAX_LEDGER_BYTES = 64 * 1024 * 1024
 # Our own cap per batch, well inside the providers' (256 MB / 200 MB): it bounds the memory a
 # submission holds, and a smaller batch starts returning results sooner.
 CHUNK_BYTES = 32 * 1024 * 1024
-Api = Literal["anthropic", "openai"]
 
 
 # -- the run folder's record of batches ------------------------------------------------------
@@ -100,284 +94,6 @@ def _read(path: Path, model: type[_Frozen]) -> Any:
 def recorded_batch_ids(run_dir: Path) -> list[str]:
     ledger = _read(run_dir / LEDGER, Ledger)
     return [b.id for b in ledger.batches] if ledger else []
-
-
-# -- the two services ---------------------------------------------------------------------------
-
-
-@dataclass
-class ItemResult:
-    custom_id: str
-    completed: StreamCompleted | None = None
-    error: UpstreamError | None = None
-
-
-class BatchService(Protocol):
-    api: Api
-    max_requests: int
-    max_bytes: int
-
-    def item_params(self, params: dict[str, Any]) -> dict[str, Any]: ...
-
-    async def submit(self, items: Sequence[tuple[str, dict[str, Any]]]) -> str: ...
-
-    async def ended(self, batch_id: str) -> bool: ...
-
-    def results(self, batch_id: str) -> AsyncIterator[ItemResult]: ...
-
-
-_ANTHROPIC_ERRORS = {
-    "overloaded_error": ErrorClass.OVERLOADED,
-    "rate_limit_error": ErrorClass.RATE_LIMITED,
-    "api_error": ErrorClass.SERVER_ERROR,
-    "timeout_error": ErrorClass.TIMEOUT,
-    "authentication_error": ErrorClass.AUTH,
-    "permission_error": ErrorClass.AUTH,
-    "billing_error": ErrorClass.SPEND_CAP,
-    "request_too_large": ErrorClass.CONTEXT_TOO_LONG,
-}
-
-
-def _unbilled(status: str, name: str) -> UpstreamError:
-    if status == "expired":
-        return UpstreamError(
-            ErrorClass.TIMEOUT, f"{name}: the batch expired before this request ran"
-        )
-    return UpstreamError(ErrorClass.SERVER_ERROR, f"{name}: this batch request was {status}")
-
-
-def _verdict_of(
-    stop: str | None,
-    tool_input: object,
-    raw: str,
-    usage: Usage,
-    request_id: str | None,
-    call_id: str | None,
-    text: str,
-    found: bool,
-) -> StreamCompleted:
-    """The streaming path's checks on a whole message: truncated, refused, no call, bad JSON."""
-
-    def fail(err: UpstreamError) -> UpstreamError:
-        err.usage, err.billed, err.request_id = (
-            usage.model_dump(exclude={"known"}),
-            True,
-            request_id,
-        )
-        return err
-
-    if stop in ("max_tokens", "length"):
-        raise fail(truncated(stop, raw))
-    if stop == "refusal":
-        raise fail(UpstreamError(ErrorClass.REFUSED, "the model declined to review"))
-    if not found:
-        raise fail(
-            UpstreamError(
-                ErrorClass.NO_TOOL_CALL,
-                "the model answered in text without calling the verdict tool",
-                raw_text=text,
-            )
-        )
-    try:
-        value = parse_tool_json(tool_input) if isinstance(tool_input, str) else tool_input
-    except UpstreamError as err:
-        raise fail(err) from None
-    if not isinstance(value, dict):
-        raise fail(
-            UpstreamError(
-                ErrorClass.INVALID_JSON, "tool arguments are not a JSON object", raw_text=raw
-            )
-        )
-    return StreamCompleted(
-        tool_input=value,
-        usage=usage,
-        stop_reason=stop or "",
-        request_id=request_id,
-        call_id=call_id,
-    )
-
-
-class AnthropicBatches:
-    api: Api = "anthropic"
-    max_requests = 100_000
-    max_bytes = 256 * 1024 * 1024
-
-    def __init__(self, client: anthropic.AsyncAnthropic, name: str) -> None:
-        self.client, self.name = client, name
-
-    def item_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        return params
-
-    async def submit(self, items: Sequence[tuple[str, dict[str, Any]]]) -> str:
-        reqs: list[Any] = [{"custom_id": c, "params": p} for c, p in items]
-        batch = await self.client.messages.batches.create(requests=reqs)
-        return batch.id
-
-    async def ended(self, batch_id: str) -> bool:
-        batch = await self.client.messages.batches.retrieve(batch_id)
-        return batch.processing_status == "ended"
-
-    async def results(self, batch_id: str) -> AsyncIterator[ItemResult]:
-        decoder = await self.client.messages.batches.results(batch_id)
-        async for entry in decoder:
-            yield self._item(entry)
-
-    def _item(self, entry: Any) -> ItemResult:
-        cid, result = str(entry.custom_id), entry.result
-        kind = getattr(result, "type", None)
-        if kind == "errored":
-            err = getattr(getattr(result, "error", None), "error", None)
-            etype, msg = str(getattr(err, "type", "api_error")), str(getattr(err, "message", ""))
-            klass = _ANTHROPIC_ERRORS.get(etype, ErrorClass.INVALID_REQUEST)
-            return ItemResult(cid, error=UpstreamError(klass, f"{self.name} batch {etype}: {msg}"))
-        if kind != "succeeded":
-            return ItemResult(cid, error=_unbilled(str(kind), self.name))
-        m = result.message
-        u = m.usage
-        usage = Usage(
-            input_tokens=int(u.input_tokens or 0),
-            output_tokens=int(u.output_tokens or 0),
-            cache_read_tokens=int(getattr(u, "cache_read_input_tokens", 0) or 0),
-            cache_write_tokens=int(getattr(u, "cache_creation_input_tokens", 0) or 0),
-        )
-        tool = next((b for b in m.content if b.type == "tool_use" and b.name == TOOL_NAME), None)
-        text = "".join(getattr(b, "text", "") for b in m.content if b.type == "text")
-        value = tool.input if tool is not None else None
-        raw = (
-            value if isinstance(value, str) else canonical_json(value) if value is not None else ""
-        )
-        try:
-            done = _verdict_of(
-                m.stop_reason,
-                value,
-                raw,
-                usage,
-                m.id,
-                tool.id if tool else None,
-                text,
-                tool is not None,
-            )
-        except UpstreamError as err:
-            return ItemResult(cid, error=err)
-        return ItemResult(cid, completed=done)
-
-
-class OpenAIBatches:
-    api: Api = "openai"
-    max_requests = 50_000
-    max_bytes = 200 * 1024 * 1024
-    endpoint: Literal["/v1/chat/completions"] = "/v1/chat/completions"
-
-    def __init__(self, client: openai.AsyncOpenAI, name: str) -> None:
-        self.client, self.name = client, name
-
-    def item_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in params.items() if k not in ("stream", "stream_options")}
-
-    async def submit(self, items: Sequence[tuple[str, dict[str, Any]]]) -> str:
-        data = b"".join(
-            json.dumps({"custom_id": c, "method": "POST", "url": self.endpoint, "body": p}).encode()
-            + b"\n"
-            for c, p in items
-        )
-        f = await self.client.files.create(file=("panel-batch.jsonl", data), purpose="batch")
-        batch = await self.client.batches.create(
-            input_file_id=f.id, endpoint=self.endpoint, completion_window="24h"
-        )
-        return batch.id
-
-    async def ended(self, batch_id: str) -> bool:
-        batch = await self.client.batches.retrieve(batch_id)
-        return batch.status in ("completed", "failed", "expired", "cancelled")
-
-    async def results(self, batch_id: str) -> AsyncIterator[ItemResult]:
-        batch = await self.client.batches.retrieve(batch_id)
-        for fid in (batch.output_file_id, batch.error_file_id):
-            if not fid:
-                continue
-            content = await self.client.files.content(fid)
-            for line in content.text.splitlines():
-                if line.strip():
-                    yield self._item(json.loads(line))
-
-    def _item(self, line: dict[str, Any]) -> ItemResult:
-        cid = str(line.get("custom_id"))
-        resp = line.get("response")
-        if not isinstance(resp, dict):
-            code = str((line.get("error") or {}).get("code", ""))
-            return ItemResult(
-                cid, error=_unbilled("expired" if "expired" in code else "canceled", self.name)
-            )
-        status, body = int(resp.get("status_code") or 0), resp.get("body") or {}
-        if status != 200:
-            err = body.get("error") or {}
-            klass = (
-                ErrorClass.SPEND_CAP
-                if err.get("code") == "insufficient_quota"
-                or err.get("type") == "insufficient_quota"
-                else ErrorClass.RATE_LIMITED
-                if status == 429
-                else ErrorClass.AUTH
-                if status in (401, 403)
-                else ErrorClass.OVERLOADED
-                if status in (503, 529)
-                else ErrorClass.SERVER_ERROR
-                if status >= 500
-                else ErrorClass.INVALID_REQUEST
-            )
-            return ItemResult(
-                cid,
-                error=UpstreamError(klass, f"{self.name} batch {status}: {err.get('message', '')}"),
-            )
-        u = body.get("usage") or {}
-        details = u.get("prompt_tokens_details") or {}
-        cached, written = (
-            int(details.get("cached_tokens") or 0),
-            int(details.get("cache_write_tokens") or 0),
-        )
-        usage = Usage(
-            input_tokens=max(0, int(u.get("prompt_tokens") or 0) - cached - written),
-            output_tokens=int(u.get("completion_tokens") or 0),
-            cache_read_tokens=cached,
-            cache_write_tokens=written,
-            known=bool(u),
-        )
-        choice = (body.get("choices") or [{}])[0]
-        msg = choice.get("message") or {}
-        call = next(
-            (
-                c
-                for c in msg.get("tool_calls") or []
-                if (c.get("function") or {}).get("name") == TOOL_NAME
-            ),
-            None,
-        )
-        args = str((call or {}).get("function", {}).get("arguments", ""))
-        stop = "refusal" if msg.get("refusal") else choice.get("finish_reason")
-        try:
-            done = _verdict_of(
-                stop,
-                args,
-                args,
-                usage,
-                resp.get("request_id"),
-                (call or {}).get("id"),
-                str(msg.get("content") or ""),
-                call is not None,
-            )
-        except UpstreamError as err:
-            return ItemResult(cid, error=err)
-        return ItemResult(cid, completed=done)
-
-
-def open_service(run: _PanelRun) -> BatchService:
-    """The batch service behind the run's provider (its SDK client, same key and base URL)."""
-    p = run.provider
-    if isinstance(p, AnthropicProvider) and p.name in ("anthropic", "emulator"):
-        return AnthropicBatches(p._client, p.name)
-    if isinstance(p, OpenAIProvider) and p.name in ("openai", "emulator"):
-        return OpenAIBatches(p._client, p.name)
-    raise ConfigError(f"--via batch-api needs the anthropic or openai provider, not {p.name}")
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -559,7 +275,7 @@ class BatchApiRun(_PanelRun):
                 again.append(pair)
         missing = [(c, pair) for c, pair in expected.items() if c not in seen]
         for c, pair in missing:  # no line at all: as if it expired
-            lost = ItemResult(c, error=_unbilled("missing", self.provider.name))
+            lost = ItemResult(c, error=unbilled("missing", self.provider.name))
             if self._handle(pair, lost, cache):
                 again.append(pair)
         return again
@@ -640,14 +356,12 @@ async def _first_and_rest(items: AsyncIterator[ItemResult]) -> AsyncIterator[Ite
 
 
 __all__ = [
-    "AnthropicBatches",
     "BatchApiRun",
     "BatchService",
     "CustomIds",
     "ItemResult",
     "Ledger",
     "LedgerEntry",
-    "OpenAIBatches",
     "custom_id",
     "open_service",
     "recorded_batch_ids",

@@ -141,6 +141,11 @@ class AnthropicProvider:
             await stream.close()
         yield reader.finish(request_id)
 
+    @property
+    def client(self) -> anthropic.AsyncAnthropic:
+        """The SDK client (same key and base URL), for the batch services."""
+        return self._client
+
     async def aclose(self) -> None:
         await self._client.close()
 

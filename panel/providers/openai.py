@@ -157,6 +157,11 @@ class OpenAIProvider:
             await stream.close()
         yield reader.finish(request_id, flavour=self.flavour)
 
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The SDK client (same key and base URL), for the batch services."""
+        return self._client
+
     async def aclose(self) -> None:
         await self._client.close()
 
