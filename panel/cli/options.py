@@ -13,7 +13,8 @@ ModelOpt = Annotated[
         "--model",
         "-m",
         help="PROVIDER:MODEL, e.g. anthropic:claude-sonnet-5, openai:gpt-5.6-luna, "
-        "openrouter:anthropic/claude-sonnet-5, compatible:llama3, emulator:claude-sonnet-5. "
+        "openrouter:anthropic/claude-sonnet-5, compatible:llama3, emulator:claude-sonnet-5, "
+        "instructor:PROVIDER/MODEL (long-tail providers via instructor, not streamed). "
         "Default: by the API keys set; with none, the built-in emulator.",
     ),
 ]

@@ -35,6 +35,8 @@ from instructor.core import (
     InstructorRetryException,
 )
 from instructor.core import ValidationError as InstructorValidationError
+from instructor.v2.providers.anthropic.schema import generate_anthropic_schema
+from instructor.v2.providers.openai.schema import generate_openai_schema
 
 from panel.classify import classify_exception
 from panel.errors import ConfigError, ErrorClass, UpstreamError
@@ -54,6 +56,7 @@ VALIDATION_REASKS = 1
 # from_provider builders that take base_url at construction (the rest pass it on to create()).
 BASE_URL_PROVIDERS = frozenset({"openai", "openrouter", "ollama", "deepseek", "databricks"})
 # Providers whose instructor TOOLS mode speaks the OpenAI wire (tool_choice is overwritten).
+# The planner (panel.planning) reads `wire` to cut the body into cache blocks.
 OPENAI_WIRE = BASE_URL_PROVIDERS | frozenset({"together", "anyscale", "azure_openai", "xai"})
 KEY_VARS = {
     "anthropic": "ANTHROPIC_API_KEY",
@@ -102,7 +105,19 @@ class InstructorProvider:
         self.synthetic = False
         env = os.environ if env is None else env
         key = api_key or (env.get(KEY_VARS[self.upstream]) if self.upstream in KEY_VARS else None)
+        self.wire = (
+            "anthropic"
+            if self.upstream == "anthropic"
+            else "openai"
+            if self.upstream in OPENAI_WIRE
+            else "other"
+        )
         self._tool_choice = self._choose_tool_choice()
+        self._tools: list[dict[str, Any]] | None = None
+        if self.wire == "anthropic":
+            self._tools = [generate_anthropic_schema(ToolVerdict)]
+        elif self.wire == "openai":
+            self._tools = [{"type": "function", "function": generate_openai_schema(ToolVerdict)}]
         if self.upstream == "anthropic":
             if not key:
                 raise ConfigError(
@@ -141,26 +156,26 @@ class InstructorProvider:
         self._sdk = self._client.client
 
     def _choose_tool_choice(self) -> Any:
-        """`auto` where forcing is rejected (or unknown, on Anthropic); None: instructor's."""
-        if self.upstream == "anthropic":
+        """What instructor will send; `auto` where forcing is rejected (or unknown: Anthropic)."""
+        if self.wire == "anthropic":
             forced = self.info.forced_tool_choice if self.info else False
-            return None if forced else {"type": "auto"}
-        rejects = self.info is not None and not self.info.forced_tool_choice
-        if rejects and self.upstream in OPENAI_WIRE:
-            raise ConfigError(
-                f"instructor forces the tool on the OpenAI wire and {self.model} rejects "
-                f"forced tool choice: use {self.upstream}:{self.model} (panel's own provider)"
-            )
+            if not forced:
+                return {"type": "auto"}
+            return {"type": "tool", "name": TOOL_NAME, "disable_parallel_tool_use": True}
+        if self.wire == "openai":
+            if self.info is not None and not self.info.forced_tool_choice:
+                raise ConfigError(
+                    f"instructor forces the tool on the OpenAI wire and {self.model} rejects "
+                    f"forced tool choice: use {self.upstream}:{self.model} (panel's own provider)"
+                )
+            return {"type": "function", "function": {"name": TOOL_NAME}}
         return None
 
     def build_params(self, request: VerdictRequest) -> dict[str, Any]:
-        """The keyword arguments handed to instructor (it adds the tools block itself)."""
-        params: dict[str, Any] = {
-            "model": self.model,
-            "max_tokens": request.max_tokens,
-            "messages": [],
-        }
-        if self.upstream == "anthropic":
+        """The request body as instructor will send it (tools and tool_choice where known)."""
+        params: dict[str, Any] = {"model": self.model, "max_tokens": request.max_tokens}
+        messages: list[dict[str, Any]] = []
+        if self.wire == "anthropic":
             cache_control: dict[str, str] = {"type": "ephemeral"}
             if request.cache_ttl == "1h":
                 cache_control["ttl"] = "1h"
@@ -174,18 +189,24 @@ class InstructorProvider:
                 ),
             ]
         else:
-            system = request.parts.house + "\n\n" + request.parts.persona
-            params["messages"].append({"role": "system", "content": system})
-        params["messages"].append({"role": "user", "content": request.parts.tool})
-        params["messages"].extend(_reask_turns(request.reask))
+            messages.append({"role": "system", "content": request.parts.house})
+            messages.append({"role": "system", "content": request.parts.persona})
+        messages.append({"role": "user", "content": request.parts.tool})
+        messages.extend(_reask_turns(request.reask))
+        params["messages"] = messages
+        if self._tools is not None:
+            params["tools"] = self._tools
         if self._tool_choice is not None:
             params["tool_choice"] = self._tool_choice
-        if request.extra_headers:
-            params["extra_headers"] = dict(request.extra_headers)
         return params
 
     async def stream_verdict(self, request: VerdictRequest) -> AsyncIterator[StreamEvent]:
         params = self.build_params(request)
+        params.pop("tools", None)  # instructor derives them from the response model
+        if self.wire != "anthropic":
+            params.pop("tool_choice", None)  # instructor sets it (and would overwrite it)
+        if request.extra_headers:
+            params["extra_headers"] = dict(request.extra_headers)
         try:
             verdict, raw = await self._client.create_with_completion(
                 response_model=ToolVerdict, max_retries=VALIDATION_REASKS, **params
