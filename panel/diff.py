@@ -202,7 +202,21 @@ def _why(a: RunManifest, b: RunManifest) -> list[Why]:
             )
         )
     if ia.settings != ib.settings:
-        out.append(Why(input="settings", key="settings", before=ia.settings, after=ib.settings))
+        # Name the settings that moved (e.g. emulator_seed), not just the digest.
+        sa, sb = a.settings, b.settings
+        moved = sorted(
+            k for k in set(sa) | set(sb) if sa.get(k) != sb.get(k) and k != "concurrency"
+        )
+        for key in moved or ["settings"]:
+            before, after = (sa.get(key), sb.get(key)) if moved else (ia.settings, ib.settings)
+            out.append(
+                Why(
+                    input="settings",
+                    key=key,
+                    before=None if before is None else str(before),
+                    after=None if after is None else str(after),
+                )
+            )
     return out
 
 

@@ -1,0 +1,194 @@
+"""Chaos: a seeded batch of faulty upstream requests against the emulator; prove nothing is lost.
+
+    python bench/chaos.py [--tools 400] [--concurrency 32] [--seed 7]
+
+Runs every built-in persona on N generated tools through the real Anthropic provider path
+(a canary API key, ANTHROPIC_BASE_URL pointing at an in-process emulator) with a seeded fault
+plan covering every fault class except the two that stop a run on purpose (spend_cap, auth).
+Then it cross-checks three ledgers — results.jsonl, attempts.jsonl and the emulator's own
+request log — prints a table, and, last, one JSON line with the figures docs/reliability.md
+quotes. Targets: lost, duplicates, truncated_accepted, secret_hits all 0; max_in_flight <=
+concurrency_cap; requests_per_pair_max <= 1 + the retry limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from panel.emulator.faults import FAULT_NAMES
+from panel.emulator.runner import run_emulator
+from panel.emulator.state import EmulatorConfig
+from panel.engine import RunOptions, run_panel
+from panel.personas import load_personas
+from panel.retry import RetryLimits
+from panel.tools import load_tools
+from panel.workspace import persona_dirs
+
+CANARY = "sk-ant-canary-chaos-5e1d0c9a77b34f21"
+RATES = {
+    "overloaded": 0.03,
+    "rate_limited:1": 0.01,
+    "server_error": 0.02,
+    "overloaded_midstream": 0.02,
+    "error_after_partial": 0.02,
+    "reset_midstream": 0.02,
+    "stall": 0.01,
+    "eof_early": 0.03,
+    "garbage": 0.005,
+    "max_tokens": 0.01,
+    "invalid_json": 0.01,
+    "schema_violation": 0.01,
+    "no_tool_call": 0.01,
+    "refusal": 0.005,
+    "missing_usage": 0.01,
+}
+# A verdict may come only from an attempt whose stream ended whole (missing usage is accounting).
+NOT_A_VERDICT = set(RATES) - {"missing_usage", "rate_limited:1"} | {"rate_limited"}
+_NAME = re.compile(r"name: (Chaos Tool \d+)\n")
+_PERSONA = re.compile(r'<persona id="([^"]+)"')
+
+
+def _write_tools(folder: Path, n: int) -> None:
+    for i in range(n):
+        (folder / f"tool-{i:04d}.yaml").write_text(
+            f"name: Chaos Tool {i:04d}\ntagline: tool number {i} under chaos\npricing: Free\n"
+            f"description: Chaos Tool {i:04d} formats configuration files and checks them in CI; "
+            f"variant {i * 7919 % 1000}.\n"
+        )
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _pair_of(body: dict[str, Any]) -> tuple[str, str] | None:
+    text = "\n".join(_strings(body))
+    tool, persona = _NAME.search(text), _PERSONA.search(text)
+    if tool is None or persona is None:
+        return None
+    return tool.group(1), persona.group(1)
+
+
+async def chaos(n_tools: int, concurrency: int, seed: int, work: Path) -> dict[str, Any]:
+    assert {name.partition(":")[0] for name in RATES} == FAULT_NAMES - {"spend_cap", "auth"}
+    tools_dir, runs = work / "tools", work / "runs"
+    tools_dir.mkdir()
+    _write_tools(tools_dir, n_tools)
+    loaded = load_tools([tools_dir])
+    personas = [p.id for p in load_personas(persona_dirs(work))]
+    plan = ",".join(f"{k}={v}" for k, v in RATES.items())
+    config = EmulatorConfig.from_cli(seed=seed, latency_scale=0.0, faults=plan)
+    limits = RetryLimits(base_delay=0.01, max_delay=0.05)
+    with run_emulator(EmulatorConfig(**{**config.__dict__, "stall_seconds": 2.0})) as emu:
+        env = {"ANTHROPIC_API_KEY": CANARY, "ANTHROPIC_BASE_URL": emu.base_url}
+        options = RunOptions(
+            model="anthropic:claude-sonnet-5",
+            runs_dir=runs,
+            cwd=work,
+            concurrency=concurrency,
+            retry=limits,
+            idle_timeout=0.3,
+            use_result_cache=True,
+        )
+        started = time.monotonic()
+        log = io.StringIO()
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            outcome = await run_panel(loaded.tools, options, env=env)
+        elapsed = time.monotonic() - started
+        stats, requests = emu.stats(), emu.requests()
+    name_of = {t.slug: t.spec.name for t in loaded.tools}
+    all_pairs = {(t.spec.name, p) for t in loaded.tools for p in personas}
+    lines = [
+        json.loads(x) for x in (outcome.run_dir / "results.jsonl").read_text().splitlines() if x
+    ]
+    per_pair = Counter((name_of[r["tool_slug"]], r["persona"]) for r in lines)
+    pending = {(name_of[s], p) for s, p in outcome.pending}
+    lost = sum(1 for pair in all_pairs if per_pair[pair] == 0 and pair not in pending) + len(
+        pending
+    )
+    duplicates = sum(n - 1 for n in per_pair.values() if n > 1)
+    by_pair: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for req in sorted(requests, key=lambda r: r["time"]):
+        pair = _pair_of(req["body"])
+        if pair is not None:
+            by_pair.setdefault(pair, []).append(req)
+    ok = {(name_of[r["tool_slug"]], r["persona"]) for r in lines if r["status"] == "ok"}
+    truncated_accepted = sum(
+        1 for pair in ok if by_pair.get(pair) and by_pair[pair][-1]["fault"] in NOT_A_VERDICT
+    )
+    hits = _files_containing(work, CANARY.encode())
+    secret_hits = len(hits) + log.getvalue().count(CANARY) + json.dumps(requests).count(CANARY)
+    statuses = Counter(
+        r["status"] + (f":{r['error_class']}" if r.get("error_class") else "") for r in lines
+    )
+    return {
+        "table": {
+            "elapsed_s": round(elapsed, 1),
+            "results_by_status": dict(sorted(statuses.items())),
+            "faults_by_name": dict(sorted(stats["by_fault"].items())),
+            "http_status": dict(sorted(stats["by_status"].items())),
+            "run_status": outcome.manifest.status,
+        },
+        "figures": {
+            "pairs": len(all_pairs),
+            "requests": stats["requests"],
+            "faults_injected": stats["faults_injected"],
+            "fault_classes": len(stats["by_fault"]),
+            "lost": lost,
+            "duplicates": duplicates,
+            "truncated_accepted": truncated_accepted,
+            "secret_hits": secret_hits,
+            "max_in_flight": stats["max_in_flight"],
+            "concurrency_cap": concurrency,
+            "requests_per_pair_max": max((len(v) for v in by_pair.values()), default=0),
+            "retry_limit": limits.max_attempts - 1,
+        },
+    }
+
+
+def _files_containing(root: Path, needle: bytes) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tools", type=int, default=420)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="panel-chaos-") as tmp:
+        report = asyncio.run(chaos(args.tools, args.concurrency, args.seed, Path(tmp)))
+    table, figures = report["table"], report["figures"]
+    for key, value in {**table, **figures}.items():
+        print(f"{key:>24}  {value}")
+    failed = (
+        figures["lost"]
+        or figures["duplicates"]
+        or figures["truncated_accepted"]
+        or figures["secret_hits"]
+        or figures["max_in_flight"] > figures["concurrency_cap"]
+        or figures["requests_per_pair_max"] > 1 + figures["retry_limit"]
+    )
+    sys.stdout.write(json.dumps(figures) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
