@@ -21,16 +21,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from panel import costs
-from panel.engine import (
-    Event,
-    EventSink,
-    RunOptions,
-    RunOutcome,
-    RunStarted,
-    run_panel,
-    run_panel_with,
-)
+from panel.engine import RunOptions, run_panel, run_panel_with
 from panel.errors import InputError, PanelError
+from panel.events import Event, EventSink, RunOutcome, RunStarted
 from panel.modeltable import model_info
 from panel.personas import Persona, load_personas, select_personas
 from panel.prompts import load_prompts

@@ -24,10 +24,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from panel.atomicio import write_json_atomic
+from panel.attempts import PairState
 from panel.batchservices import Api, BatchService, ItemResult, open_service, unbilled
 from panel.classify import RETRYABLE, RUN_FATAL, classify_exception
-from panel.engine import ReviewStarted, _now, _PairState, _PanelRun
+from panel.engine import _now, _PanelRun
 from panel.errors import ErrorClass, RunStoreError, UpstreamError
+from panel.events import ReviewStarted
 from panel.resultcache import ResultCache
 from panel.retry import ONCE
 from panel.runformat import CachePlan, Usage
@@ -105,7 +107,7 @@ class _Submitted:
 
     tries: int = 0  # attempts so far, across resumes (attempts.jsonl)
     once: frozenset[ErrorClass] = frozenset()
-    state: _PairState | None = None
+    state: PairState | None = None
     started_at: str = ""
 
 
@@ -285,7 +287,7 @@ class BatchApiRun(_PanelRun):
         if self.store.recorded(*pair):
             return False  # recorded before a crash, or reused from the cache meanwhile
         t = self.track.setdefault(pair, _Submitted())
-        state = t.state or _PairState(request=self._request(pair))
+        state = t.state or PairState(request=self._request(pair))
         t.tries += 1
         state.attempts = t.tries
         digest = (

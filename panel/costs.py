@@ -22,7 +22,7 @@ without token counts) gives `Cost.known = False`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -192,4 +192,53 @@ def cache_stats(usages: Iterable[Usage]) -> CacheStats:
     )
 
 
-__all__ = ["BATCH_FACTOR", "Ttl", "cache_stats", "cost_summary", "estimate_run", "usage_cost"]
+def run_cost(
+    info: ModelInfo,
+    streamed: Sequence[Usage],
+    batched: Sequence[Usage],
+    plan: CachePlan | None,
+    *,
+    ttl: Ttl = "5m",
+) -> Cost:
+    """A run's three figures when some attempts went through a batch service (half price).
+
+    Streamed attempts (the cache warm-ups of batch mode) count at their actual price; the floor
+    is the plan's floor for every request at the batch price plus the warm-ups' full-price share.
+    """
+    if not batched:
+        return cost_summary(info, streamed, plan, ttl=ttl)
+    batch = cost_summary(info, batched, plan, ttl=ttl, batch=True)
+    if not streamed:
+        return batch
+    s = cost_summary(info, streamed, None, ttl=ttl)
+    every = cost_summary(info, [*streamed, *batched], plan, ttl=ttl, batch=True)
+    return Cost(
+        usd=batch.usd + s.usd,
+        floor_usd=every.floor_usd + s.usd * (1 - BATCH_FACTOR),
+        no_cache_usd=batch.no_cache_usd + s.no_cache_usd,
+        known=batch.known and s.known,
+        batch_discount=True,
+    )
+
+
+def add_costs(a: Cost, b: Cost) -> Cost:
+    """Two parts of one run (a resumed run adds what it spent to what was spent before)."""
+    return Cost(
+        usd=a.usd + b.usd,
+        floor_usd=a.floor_usd + b.floor_usd,
+        no_cache_usd=a.no_cache_usd + b.no_cache_usd,
+        known=a.known and b.known,
+        batch_discount=a.batch_discount,
+    )
+
+
+__all__ = [
+    "BATCH_FACTOR",
+    "Ttl",
+    "add_costs",
+    "cache_stats",
+    "cost_summary",
+    "estimate_run",
+    "run_cost",
+    "usage_cost",
+]

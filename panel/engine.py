@@ -15,11 +15,10 @@ recorded.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,12 +27,23 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from panel import costs
+from panel.attempts import PairState, pair_result, validation_message
 from panel.classify import RUN_FATAL
 from panel.errors import ConfigError, ErrorClass, RunStoreError, UpstreamError
+from panel.events import (
+    Event,
+    EventSink,
+    ReviewFinished,
+    ReviewRetrying,
+    ReviewStarted,
+    RunOutcome,
+    RunStarted,
+    VerdictDelta,
+)
 from panel.modeltable import ModelInfo
 from panel.personas import Persona, load_personas, select_personas
 from panel.planning import build_cache_plan
-from panel.prompts import PromptSet, load_prompts, render_prompt, tool_view
+from panel.prompts import PromptSet, load_prompts, render_prompt
 from panel.providers.base import (
     ArgsDelta,
     Provider,
@@ -58,7 +68,6 @@ from panel.runformat import (
 )
 from panel.runs import RunStore
 from panel.scheduler import AdaptiveLimit, CacheAwareScheduler, PairId
-from panel.textsafety import injection_flags
 from panel.tokens import canonical_json
 from panel.tools import LoadedTool
 from panel.verdict import (
@@ -99,64 +108,6 @@ class RunOptions:
     # False: RunOutcome.results stays empty and results live only on disk (bounded memory for
     # big batches; read them back with RunStore.iter_results).
     keep_results: bool = True
-
-
-# -- events -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunStarted:
-    run_id: str
-    run_dir: Path
-    model: str
-    synthetic: bool
-    pairs: list[PairId]
-    reused: int
-    plan: CachePlan | None
-    notes: list[str]
-
-
-@dataclass(frozen=True)
-class ReviewStarted:
-    tool: str
-    persona: str
-    attempt: int
-
-
-@dataclass(frozen=True)
-class VerdictDelta:
-    tool: str
-    persona: str
-    snapshot: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ReviewRetrying:
-    tool: str
-    persona: str
-    error_class: str
-    message: str
-
-
-@dataclass(frozen=True)
-class ReviewFinished:
-    result: PairResult
-
-
-Event = RunStarted | ReviewStarted | VerdictDelta | ReviewRetrying | ReviewFinished
-EventSink = Callable[[Event], None]
-
-
-@dataclass
-class RunOutcome:
-    run_id: str
-    run_dir: Path
-    manifest: RunManifest
-    results: list[PairResult]
-    pending: list[PairId]
-    reused: int
-    requested: int
-    max_in_flight: int
 
 
 def _now() -> str:
@@ -454,7 +405,7 @@ class _PanelRun:
         """Review one pair to a terminal result; False when the run stopped before that."""
         base = self._request(pair)
         retry = PairRetry(self.options.retry, self.gate)
-        state = _PairState(request=base)
+        state = PairState(request=base)
         self.requested += 1
         try:
             async for attempt in retry.retrying():
@@ -483,7 +434,7 @@ class _PanelRun:
     def _finish_pair(
         self,
         pair: PairId,
-        state: _PairState,
+        state: PairState,
         cache: ResultCache | None,
         error: UpstreamError | None = None,
     ) -> PairResult:
@@ -499,7 +450,7 @@ class _PanelRun:
         return result
 
     async def _attempt(
-        self, pair: PairId, state: _PairState, scheduler: CacheAwareScheduler
+        self, pair: PairId, state: PairState, scheduler: CacheAwareScheduler
     ) -> None:
         state.prepare_next()
         state.attempts += 1
@@ -534,12 +485,12 @@ class _PanelRun:
         state.last_error = None
         self._record_attempt(pair, state, request, params_digest, started_at, completed.usage, None)
 
-    def _validate(self, pair: PairId, completed: StreamCompleted, state: _PairState) -> Verdict:
+    def _validate(self, pair: PairId, completed: StreamCompleted, state: PairState) -> Verdict:
         persona = self.personas[pair[1]]
         try:
             return validate_verdict(completed.tool_input, persona.rubric_ids)
         except (ValidationError, VerdictProblem) as exc:
-            message = _validation_message(exc)
+            message = validation_message(exc)
             state.reask = Reask(
                 kind="invalid_verdict",
                 message=f"That verdict was invalid: {message}. "
@@ -559,7 +510,7 @@ class _PanelRun:
     def _record_attempt(
         self,
         pair: PairId,
-        state: _PairState,
+        state: PairState,
         request: VerdictRequest,
         request_digest: str,
         started_at: str,
@@ -592,48 +543,19 @@ class _PanelRun:
         )
 
     def _result(
-        self, pair: PairId, state: _PairState, error: UpstreamError | None = None
+        self, pair: PairId, state: PairState, error: UpstreamError | None = None
     ) -> PairResult:
-        tool = self.tools[pair[0]]
-        common: dict[str, Any] = {
-            "tool": tool.spec.name,
-            "tool_slug": tool.slug,
-            "persona": pair[1],
-            "usage": state.usage,
-            "cost_usd": self._usage_cost(state.usage),
-            "attempts": state.attempts,
-            "pair_key": self._pair_key(pair),
-            "synthetic": self.provider.synthetic,
-            "model": str(self.spec),
-            "finished_at": _now(),
-        }
-        if error is not None:
-            refused = error.error_class is ErrorClass.REFUSED
-            return PairResult(
-                status="refused" if refused else "failed",
-                error_class=error.error_class.value,
-                error=error.message,
-                **common,
-            )
-        v = state.verdict
-        assert v is not None
-        fields = {
-            "headline": v.headline,
-            "quote": v.quote,
-            "answers": [a.answer for a in v.answers],
-        }
-        flags = injection_flags(fields, _untrusted_text(tool), self.options.canaries)
-        return PairResult(
-            status="ok",
-            ship=v.ship,
-            confidence=v.confidence,
-            headline=v.headline,
-            quote=v.quote,
-            rubric={a.question_id: a.answer for a in v.answers},
-            strengths=v.strengths,
-            risks=v.risks,
-            flags=flags,
-            **common,
+        return pair_result(
+            self.tools[pair[0]],
+            pair[1],
+            state,
+            error=error,
+            cost_usd=self._usage_cost(state.usage),
+            pair_key=self._pair_key(pair),
+            synthetic=self.provider.synthetic,
+            model=str(self.spec),
+            finished_at=_now(),
+            canaries=self.options.canaries,
         )
 
     def _finish_manifest(
@@ -642,7 +564,12 @@ class _PanelRun:
         total = Usage()
         for u in [*self.usages, *self.batch_usages]:
             total = total + u
-        cost = self._run_cost(plan)
+        if self.info is None:
+            cost = Cost(usd=0.0, floor_usd=0.0, no_cache_usd=0.0, known=False)
+        else:
+            cost = costs.run_cost(
+                self.info, self.usages, self.batch_usages, plan, ttl=self.options.cache_ttl
+            )
         status: RunStatus
         if self.fatal is not None and self.fatal.error_class is ErrorClass.AUTH:
             status = "failed"
@@ -658,7 +585,7 @@ class _PanelRun:
                 "updated_at": _now(),
                 "status": status,
                 "usage": before.usage + total if self.options.resume else total,
-                "cost": _add_costs(before.cost, cost) if self.options.resume else cost,
+                "cost": costs.add_costs(before.cost, cost) if self.options.resume else cost,
                 "cache_plan": plan or before.cache_plan,
                 "cache_stats": costs.cache_stats([*self.usages, *self.batch_usages]),
                 "notes": [*before.notes, *notes],
@@ -667,110 +594,14 @@ class _PanelRun:
         store.write_manifest(manifest)
         return manifest
 
-    def _run_cost(self, plan: CachePlan | None) -> Cost:
-        """Actual, floor and no-cache cost; batch-service attempts at the batch discount."""
-        if self.info is None:
-            return Cost(usd=0.0, floor_usd=0.0, no_cache_usd=0.0, known=False)
-        ttl = self.options.cache_ttl
-        if not self.batch_usages:
-            return costs.cost_summary(self.info, self.usages, plan, ttl=ttl)
-        batch = costs.cost_summary(self.info, self.batch_usages, plan, ttl=ttl, batch=True)
-        if not self.usages:
-            return batch
-        # Streamed attempts (the cache warm-up) count at their actual price; the floor is the
-        # plan's floor for every request at the batch price plus the warm-ups' full-price share.
-        s = costs.cost_summary(self.info, self.usages, None, ttl=ttl)
-        every = costs.cost_summary(
-            self.info, [*self.usages, *self.batch_usages], plan, ttl=ttl, batch=True
-        )
-        return Cost(
-            usd=batch.usd + s.usd,
-            floor_usd=every.floor_usd + s.usd * (1 - costs.BATCH_FACTOR),
-            no_cache_usd=batch.no_cache_usd + s.no_cache_usd,
-            known=batch.known and s.known,
-            batch_discount=True,
-        )
-
-
-def _untrusted_text(tool: LoadedTool) -> str:
-    """Every untrusted field, as written and as the model saw it (markers defused).
-
-    A payload can be split across name, tagline and description, and a verdict that obeyed a
-    fake delimiter quotes the defused form, so the post-check compares against both.
-    """
-    spec, view = tool.spec, tool_view(tool.spec)
-    raw = [spec.name, spec.category, spec.tagline, spec.description]
-    seen = [view.name, view.category, view.tagline, view.description]
-    return "\n".join(raw + [s for s, r in zip(seen, raw, strict=True) if s != r])
-
-
-def _add_costs(a: Cost, b: Cost) -> Cost:
-    return Cost(
-        usd=a.usd + b.usd,
-        floor_usd=a.floor_usd + b.floor_usd,
-        no_cache_usd=a.no_cache_usd + b.no_cache_usd,
-        known=a.known and b.known,
-        batch_discount=a.batch_discount,
-    )
-
 
 class _Stopped(Exception):
     """The run stopped before this pair's first attempt."""
 
 
-@dataclass
-class _PairState:
-    request: VerdictRequest
-    attempts: int = 0
-    usage: Usage = field(default_factory=Usage)
-    verdict: Verdict | None = None
-    last_error: UpstreamError | None = None
-    reask: Reask | None = None  # the follow-up an invalid verdict earned
-
-    def prepare_next(self) -> None:
-        """Adjust the request for the fault the last attempt hit (F14–F17)."""
-        err = self.last_error
-        if err is None:
-            return
-        base = _without_reask(self.request)
-        if err.error_class is ErrorClass.TRUNCATED_MAX_TOKENS:
-            self.request = _replace(base, max_tokens=base.max_tokens * 2)
-        elif err.error_class is ErrorClass.SCHEMA_INVALID:
-            self.request = _replace(base, reask=self.reask)
-        elif err.error_class is ErrorClass.NO_TOOL_CALL:
-            self.request = _replace(
-                base,
-                reask=Reask(
-                    kind="no_tool_call",
-                    message="Record your verdict by calling the record_verdict tool now; "
-                    "do not answer in text.",
-                    previous_text=err.raw_text or "",
-                ),
-            )
-        else:
-            self.request = base
-
-
-def _without_reask(request: VerdictRequest) -> VerdictRequest:
-    return _replace(request, reask=None) if request.reask else request
-
-
-def _replace(request: VerdictRequest, **changes: Any) -> VerdictRequest:
-    return dataclasses.replace(request, **changes)
-
-
-def _validation_message(exc: ValidationError | VerdictProblem) -> str:
-    if isinstance(exc, VerdictProblem):
-        return "; ".join(exc.problems)
-    parts = []
-    for e in exc.errors()[:5]:
-        loc = ".".join(str(x) for x in e["loc"]) or "(root)"
-        parts.append(f"{loc}: {e['msg']}")
-    return "; ".join(parts)
-
-
 __all__ = [
     "Event",
+    "EventSink",
     "ReviewFinished",
     "ReviewRetrying",
     "ReviewStarted",
