@@ -10,7 +10,6 @@ The SDK's own retries are off (max_retries=0): panel.retry is the one retry owne
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,6 +28,7 @@ from panel.providers.base import (
     VerdictRequest,
 )
 from panel.providers.partial import PartialArgs
+from panel.providers.streaming import require_event_stream, with_idle_timeout
 from panel.runformat import Usage
 from panel.verdict import TOOL_DESCRIPTION, TOOL_NAME
 
@@ -102,30 +102,18 @@ class AnthropicProvider:
             )
         except Exception as exc:
             raise classify_exception(exc, provider=self.name) from None
-        headers = stream.response.headers
-        request_id = headers.get("request-id")
-        if "text/event-stream" not in headers.get("content-type", ""):
-            await stream.close()
-            raise UpstreamError(
-                ErrorClass.PROTOCOL,
-                f"{self.name}: expected an event stream, got {headers.get('content-type')!r}",
-                request_id=request_id,
-            )
+        request_id = stream.response.headers.get("request-id")
+        await require_event_stream(stream, self.name, request_id)
         reader = _StreamReader()
-        events = stream.__aiter__()
+        events = with_idle_timeout(
+            stream.__aiter__(),
+            self.idle_timeout,
+            provider=self.name,
+            request_id=request_id,
+            started=lambda: reader.started,
+        )
         try:
-            while True:
-                try:
-                    event = await asyncio.wait_for(anext(events), self.idle_timeout)
-                except StopAsyncIteration:
-                    break
-                except TimeoutError:
-                    raise UpstreamError(
-                        ErrorClass.STALLED,
-                        f"{self.name}: no stream progress for {self.idle_timeout:g}s",
-                        request_id=request_id,
-                        billed=reader.started,
-                    ) from None
+            async for event in events:
                 for out in reader.handle(event, request_id):
                     yield out
         except UpstreamError as exc:
@@ -138,6 +126,7 @@ class AnthropicProvider:
             err.usage = reader.usage_dict()
             raise err from None
         finally:
+            await events.aclose()
             await stream.close()
         yield reader.finish(request_id)
 

@@ -8,7 +8,6 @@ The SDK's own retries are off (max_retries=0): panel.retry is the one retry owne
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -28,6 +27,7 @@ from panel.providers.base import (
     VerdictRequest,
 )
 from panel.providers.partial import PartialArgs
+from panel.providers.streaming import require_event_stream, with_idle_timeout
 from panel.runformat import Usage
 from panel.verdict import TOOL_DESCRIPTION, TOOL_NAME
 
@@ -119,27 +119,17 @@ class OpenAIProvider:
             raise classify_exception(exc, provider=self.name) from None
         headers = stream.response.headers
         request_id = headers.get("x-request-id") or headers.get("request-id")
-        if "text/event-stream" not in headers.get("content-type", ""):
-            await stream.close()
-            raise UpstreamError(
-                ErrorClass.PROTOCOL,
-                f"{self.name}: expected an event stream, got {headers.get('content-type')!r}",
-                request_id=request_id,
-            )
+        await require_event_stream(stream, self.name, request_id)
         reader = _ChunkReader()
-        chunks = stream.__aiter__()
+        chunks = with_idle_timeout(
+            stream.__aiter__(),
+            self.idle_timeout,
+            provider=self.name,
+            request_id=request_id,
+            started=lambda: reader.started,
+        )
         try:
-            while True:
-                try:
-                    chunk = await asyncio.wait_for(anext(chunks), self.idle_timeout)
-                except StopAsyncIteration:
-                    break
-                except TimeoutError:
-                    raise UpstreamError(
-                        ErrorClass.STALLED,
-                        f"{self.name}: no stream progress for {self.idle_timeout:g}s",
-                        billed=reader.started,
-                    ) from None
+            async for chunk in chunks:
                 for out in reader.handle(chunk, request_id):
                     yield out
         except UpstreamError as exc:
@@ -154,6 +144,7 @@ class OpenAIProvider:
         except Exception as exc:
             raise _classified(exc, self.name, reader, request_id) from None
         finally:
+            await chunks.aclose()
             await stream.close()
         yield reader.finish(request_id, flavour=self.flavour)
 
