@@ -54,6 +54,7 @@ class BatchManifest(BaseModel):
     runs_dir: str = "runs"
     max_tokens: int = Field(default=2048, ge=256)
     ttl: Literal["5m", "1h"] = "5m"
+    thinking: bool = False  # let models that think by default do so
 
     @field_validator("personas", mode="before")
     @classmethod

@@ -108,6 +108,7 @@ class RunOptions:
     # False: RunOutcome.results stays empty and results live only on disk (bounded memory for
     # big batches; read them back with RunStore.iter_results).
     keep_results: bool = True
+    thinking: bool = False  # let models think (their default); off: disabled where allowed
 
 
 def _now() -> str:
@@ -200,6 +201,7 @@ class _PanelRun:
             "provider": self.spec.provider,
             "model": self.spec.model,
             "max_tokens": self.options.max_tokens,
+            "thinking": self.options.thinking,
             "cache_ttl": self.options.cache_ttl,
         }
         if self.provider.synthetic:
@@ -360,6 +362,7 @@ class _PanelRun:
             parts=render_prompt(persona, tool, self.prompts),
             tool_schema=self.schema,
             max_tokens=self.options.max_tokens,
+            thinking=self.options.thinking,
             cache_ttl=self.options.cache_ttl,
         )
 

@@ -43,7 +43,8 @@ class ModelInfo(BaseModel):
     min_cache_tokens: int
     min_cache_tokens_confirmed: bool = True
     forced_tool_choice: bool
-    thinking_default: bool = False
+    thinking_default: bool = False  # thinks unless the request says `thinking: disabled`
+    thinking_always: bool = False  # cannot be turned off
     cache_accounting: Literal["exact", "rounded128"] = "exact"
     prices: Prices | None
     price_note: str | None = None

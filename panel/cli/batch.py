@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from panel.batch import BatchSettings, BatchSummary, Estimate, load_manifest, run_batch
-from panel.cli.options import FaultsOpt, JsonOpt, LatencyOpt, SeedOpt, split_ids
+from panel.cli.options import FaultsOpt, JsonOpt, LatencyOpt, SeedOpt, ThinkingOpt, split_ids
 from panel.engine import RunOptions
 from panel.errors import ConfigError
 from panel.progress import BatchProgress
@@ -50,6 +50,7 @@ def batch(
         str | None, typer.Option("--ttl", help="Prompt-cache lifetime: 5m or 1h.")
     ] = None,
     json_out: JsonOpt = False,
+    thinking: ThinkingOpt = False,
     seed: SeedOpt = 0,
     latency_scale: LatencyOpt = 0.5,
     faults: FaultsOpt = None,
@@ -84,7 +85,8 @@ def batch(
         resume=resume,
         use_result_cache=not no_cache,
         options=RunOptions(
-            emulator=EmulatorSettings(seed=seed, latency_scale=latency_scale, faults=faults)
+            emulator=EmulatorSettings(seed=seed, latency_scale=latency_scale, faults=faults),
+            thinking=thinking or loaded.manifest.thinking,
         ),
     )
 

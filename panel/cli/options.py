@@ -51,5 +51,15 @@ BehaviourOpt = Annotated[
 ]
 
 
+ThinkingOpt = Annotated[
+    bool,
+    typer.Option(
+        "--thinking/--no-thinking",
+        help="Let models that think by default do so (slower decisions, more output tokens, "
+        "no forced tool call). Default: thinking off where the model allows it.",
+    ),
+]
+
+
 def split_ids(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None

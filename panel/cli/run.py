@@ -23,6 +23,7 @@ from panel.cli.options import (
     PersonasOpt,
     RunsDirOpt,
     SeedOpt,
+    ThinkingOpt,
     split_ids,
 )
 from panel.display import LiveDisplay, outcome_json, render_summary
@@ -48,6 +49,7 @@ def run(
     budget: Annotated[
         float | None, typer.Option("--budget", help="Stop launching at this many USD.")
     ] = None,
+    thinking: ThinkingOpt = False,
     seed: SeedOpt = 0,
     latency_scale: LatencyOpt = 0.5,
     faults: FaultsOpt = None,
@@ -84,6 +86,7 @@ def run(
         cache_ttl="1h" if ttl == "1h" else "5m",
         use_result_cache=not no_cache,
         budget_usd=budget,
+        thinking=thinking,
         resume=resume,
         emulator=EmulatorSettings(
             seed=seed, latency_scale=latency_scale, behaviour=behaviour, faults=faults

@@ -29,6 +29,7 @@ from panel.modeltable import ModelInfo, model_info
 VERSIONS = ("2023-06-01", "2026-10-21")
 SAMPLING = ("temperature", "top_p", "top_k")
 FORCED_MESSAGE = 'tool_choice: type "tool" and "any" are not supported for this model.'
+THINKING_FORCED_MESSAGE = "Thinking may not be enabled when tool_choice forces tool use."
 HTML_500 = (
     b"<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n"
     b"<center><h1>500 Internal Server Error</h1></center>\r\n</body>\r\n</html>\r\n"
@@ -79,6 +80,13 @@ def validate(body: dict[str, Any], version: str) -> ModelInfo:
             problem = strict_schema_problem(tool["input_schema"], all_required=False)
             if problem:
                 raise _bad(f"tools.{i}.custom.input_schema{problem.removeprefix('schema')}")
+    thinking = body.get("thinking")
+    kind_of_thinking = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind_of_thinking == "disabled" and model.thinking_always:
+        raise _bad("thinking: cannot be disabled for this model")
+    thinking_on = kind_of_thinking in ("enabled", "adaptive") or (
+        model.thinking_default and kind_of_thinking != "disabled"
+    )
     choice = body.get("tool_choice")
     if choice is not None:
         kind = choice.get("type") if isinstance(choice, dict) else None
@@ -87,6 +95,8 @@ def validate(body: dict[str, Any], version: str) -> ModelInfo:
         if kind in ("any", "tool"):
             if not model.forced_tool_choice:
                 raise _bad(FORCED_MESSAGE)
+            if thinking_on:
+                raise _bad(THINKING_FORCED_MESSAGE)
             if max_tokens == 0:
                 raise _bad("max_tokens: must be greater than 0 when tool use is forced")
             if kind == "tool" and choice.get("name") not in names:

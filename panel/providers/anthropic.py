@@ -65,7 +65,7 @@ class AnthropicProvider:
         cache_control: dict[str, str] = {"type": "ephemeral"}
         if request.cache_ttl == "1h":
             cache_control["ttl"] = "1h"
-        forced = self.info.forced_tool_choice if self.info else False
+        forced, thinking = tool_policy(self.info, want_thinking=request.thinking)
         params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": request.max_tokens,
@@ -92,6 +92,8 @@ class AnthropicProvider:
                 *_reask_turns(request.reask),
             ],
         }
+        if thinking is not None:
+            params["thinking"] = thinking
         return params
 
     async def stream_verdict(self, request: VerdictRequest) -> AsyncIterator[StreamEvent]:
@@ -137,6 +139,24 @@ class AnthropicProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def tool_policy(
+    info: ModelInfo | None, *, want_thinking: bool
+) -> tuple[bool, dict[str, str] | None]:
+    """Whether to force the verdict tool, and the `thinking` parameter to send (if any).
+
+    Thinking and a forced tool choice exclude each other (a 400), and the 5.5 generation
+    rejects forcing outright. panel prefers the forced call, and the decision streaming first,
+    so it turns thinking off where the model thinks by default — unless thinking is wanted or
+    the model cannot stop (Opus 5.5); then it sends `auto` and the prompt's instruction.
+    """
+    if info is None:
+        return False, None
+    disable = info.thinking_default and not info.thinking_always and not want_thinking
+    thinking_on = info.thinking_always or (info.thinking_default and not disable)
+    forced = info.forced_tool_choice and not thinking_on
+    return forced, ({"type": "disabled"} if disable else None)
 
 
 def _text(text: str, cache_control: dict[str, str] | None) -> dict[str, Any]:

@@ -40,6 +40,7 @@ class VerdictRequest:
     cache_ttl: Literal["5m", "1h"] = "5m"
     extra_headers: dict[str, str] = field(default_factory=dict)
     reask: Reask | None = None
+    thinking: bool = False  # False: turn thinking off where the model allows it
     # Which prefixes get a cache breakpoint: only those another request of the run will read,
     # since a write costs 1.25x and pays off only when read.
     breakpoints: frozenset[Literal["house", "persona"]] = frozenset({"house", "persona"})

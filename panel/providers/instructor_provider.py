@@ -41,6 +41,7 @@ from instructor.v2.providers.openai.schema import generate_openai_schema
 from panel.classify import classify_exception
 from panel.errors import ConfigError, ErrorClass, UpstreamError
 from panel.modeltable import ModelInfo, model_info
+from panel.providers.anthropic import tool_policy
 from panel.providers.base import (
     ArgsDelta,
     Reask,
@@ -157,11 +158,6 @@ class InstructorProvider:
 
     def _choose_tool_choice(self) -> Any:
         """What instructor will send; `auto` where forcing is rejected (or unknown: Anthropic)."""
-        if self.wire == "anthropic":
-            forced = self.info.forced_tool_choice if self.info else False
-            if not forced:
-                return {"type": "auto"}
-            return {"type": "tool", "name": TOOL_NAME, "disable_parallel_tool_use": True}
         if self.wire == "openai":
             if self.info is not None and not self.info.forced_tool_choice:
                 raise ConfigError(
@@ -179,6 +175,14 @@ class InstructorProvider:
             cache_control: dict[str, str] = {"type": "ephemeral"}
             if request.cache_ttl == "1h":
                 cache_control["ttl"] = "1h"
+            forced, thinking = tool_policy(self.info, want_thinking=request.thinking)
+            params["tool_choice"] = (
+                {"type": "tool", "name": TOOL_NAME, "disable_parallel_tool_use": True}
+                if forced
+                else {"type": "auto"}
+            )
+            if thinking is not None:
+                params["thinking"] = thinking
             params["system"] = [
                 _block(
                     request.parts.house, cache_control if "house" in request.breakpoints else None

@@ -61,10 +61,30 @@ def test_forced_tool_choice_rejected_on_55(anthropic_client, anthropic_request, 
 
 def test_forced_tool_choice_accepted_on_sonnet_5(anthropic_client, anthropic_request):
     msg = anthropic_client.messages.create(
-        **anthropic_request(tool_choice={"type": "tool", "name": "record_verdict"})
+        **anthropic_request(
+            tool_choice={"type": "tool", "name": "record_verdict"},
+            thinking={"type": "disabled"},
+        )
     )
     assert msg.stop_reason == "tool_use"
-    assert not any(b.type == "text" for b in msg.content)  # forced: no preamble
+    assert not any(b.type in ("text", "thinking") for b in msg.content)  # forced: no preamble
+
+
+def test_forced_tool_choice_rejected_while_thinking(anthropic_client, anthropic_request):
+    """Sonnet 5 thinks by default, and thinking excludes a forced tool call."""
+    with pytest.raises(anthropic.BadRequestError) as info:
+        anthropic_client.messages.create(
+            **anthropic_request(tool_choice={"type": "any"})  # thinking left at its default
+        )
+    assert info.value.api_message == "Thinking may not be enabled when tool_choice forces tool use."
+
+
+def test_thinking_cannot_be_disabled_on_opus_5_5(anthropic_client, anthropic_request):
+    with pytest.raises(anthropic.BadRequestError) as info:
+        anthropic_client.messages.create(
+            **anthropic_request(model="claude-opus-5-5", thinking={"type": "disabled"})
+        )
+    assert "cannot be disabled" in str(info.value.api_message)
 
 
 def test_strict_tool_needs_additional_properties_false(anthropic_client, anthropic_request):

@@ -30,6 +30,8 @@ from panel.verdict import TOOL_NAME, Verdict, verdict_tool_schema
 from tests.conftest import TEST_KEY
 
 FORCED_400 = 'tool_choice: type "tool" and "any" are not supported for this model.'
+# Thinking (on by default on Sonnet 5) excludes the forced tool call instructor sends.
+NO_THINKING = {"type": "disabled"}
 # Well above the 1,024-token minimum cacheable prefix of claude-sonnet-5.
 HOUSE = "You review developer tools for a publication that ships verdicts. " * 200
 USER: Any = [{"role": "user", "content": "Review the tool under review and record your verdict."}]
@@ -157,6 +159,7 @@ async def test_b_create_and_create_partial_send_different_tools_blocks_and_miss_
         "system": _system(),
         "messages": USER,
         "response_model": Verdict,
+        "thinking": NO_THINKING,  # instructor forces the tool; Sonnet 5 would think by default
     }
     await client.create(**kwargs)  # writes the tools+system prefix
     async for _ in client.create_partial(**kwargs):  # same system block, other tools block
@@ -251,6 +254,7 @@ async def test_c_sync_create_partial_yields_only_after_the_stream_ends(
         "max_tokens": 3000,
         "messages": USER,
         "response_model": Verdict,
+        "thinking": NO_THINKING,
     }
     sync_first, sync_total, sync_in_flight = await asyncio.to_thread(_sync_partial, handle, kwargs)
     async_first, async_total, async_in_flight = await _async_partial(handle, kwargs)
@@ -297,6 +301,7 @@ async def test_d_max_retries_reasks_after_a_schema_violation_and_recovers(
         messages=USER,
         response_model=Verdict,
         max_retries=1,
+        thinking=NO_THINKING,
     )
     await sdk.close()
     assert isinstance(verdict, Verdict)
@@ -328,6 +333,7 @@ async def test_d_a_fault_header_hits_every_reask_because_each_is_a_new_body(
             messages=USER,
             response_model=Verdict,
             max_retries=1,
+            thinking=NO_THINKING,
             extra_headers={"x-emulator-fault": "schema_violation@1"},
         )
     await async_anthropic.close()
