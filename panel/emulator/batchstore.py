@@ -4,7 +4,7 @@ Each request in a batch goes through the wire modules' own validation, cache acc
 reply building (`anthropic_api.validate`, `anthropic_reply.build_reply`, `openai_api`…), is
 recorded in /emulator/requests (path `…#item`) and billed at 50% in /emulator/stats.
 
-A batch waits `batch_delay_s` (a config attribute if present, else 2 s) times `latency_scale`,
+A batch waits `batch_delay_s` (config, default 2 s) times `latency_scale`,
 then runs its requests in input order in waves of 8. Inside a wave the requests are
 concurrent: all are accounted before any response begins, so identical new prefixes in one
 wave all pay the write and later waves read them (hits inside a batch are best effort, as on
@@ -42,7 +42,6 @@ from panel.emulator.state import Behaviour, EmulatorState, cost_usd
 from panel.modeltable import ModelInfo
 from panel.tokens import canonical_json
 
-BATCH_DELAY_S = 2.0
 WAVE = 8
 WAVE_DELAY_S = 0.05
 DAY_S = 24 * 3600
@@ -239,7 +238,7 @@ class BatchStore:
             if batch.failed:
                 return
             batch.started_at = time.time()
-            delay = float(getattr(self.state.config, "batch_delay_s", BATCH_DELAY_S))
+            delay = self.state.config.batch_delay_s
             if await self._wait(batch, self._scaled(delay)):
                 return
             for start in range(0, len(batch.items), WAVE):
@@ -404,7 +403,7 @@ class BatchStore:
                 "result": {"type": "succeeded", "message": message},
             }
             return reply, usage
-        view = openai_api._anthropic_view(item.body)
+        view = openai_api.anthropic_view(item.body)
         reply = ar.build_reply(
             view, model, seed=ex.seed, digest=ex.digest, behaviour=ex.behaviour, fault=content_fault
         )
@@ -413,7 +412,7 @@ class BatchStore:
             keep = [i for i, b in enumerate(reply.blocks) if b.kind != "text"]
             reply.blocks = [reply.blocks[i] for i in keep]
             reply.tokens = [reply.tokens[i] for i in keep]
-        usage = openai_api._usage(ex, model, result, reply.output_tokens)
+        usage = openai_api.usage_json(ex, model, result, reply.output_tokens)
         body = openai_api.completion_json(ex, reply, usage)
         item.line = {
             "id": derived_id("batch_req_", ex.digest + batch.id),

@@ -84,7 +84,7 @@ def validate(body: dict[str, Any]) -> ModelInfo:
     return model
 
 
-def _anthropic_view(body: dict[str, Any]) -> dict[str, Any]:
+def anthropic_view(body: dict[str, Any]) -> dict[str, Any]:
     """The request as the shared reply builder reads it (tools, choice, budget, texts)."""
     tools = [
         {"name": t["function"]["name"], "input_schema": t["function"].get("parameters") or {}}
@@ -196,7 +196,7 @@ async def _handle(request: Request, ex: Exchange) -> Response:
         cache.abandon(result.ticket)
         raise
     reply = ar.build_reply(
-        _anthropic_view(body),
+        anthropic_view(body),
         model,
         seed=ex.seed,
         digest=ex.digest,
@@ -222,7 +222,7 @@ def _finish_reason(reply: ar.Reply) -> str:
     return {"tool_use": "tool_calls", "max_tokens": "length"}.get(reply.stop_reason, "stop")
 
 
-def _usage(
+def usage_json(
     ex: Exchange, model: ModelInfo, result: CacheResult, output: int
 ) -> dict[str, Any] | None:
     if ex.fault_name == "missing_usage":
@@ -340,7 +340,7 @@ async def _stream(
 ) -> AsyncIterator[bytes]:
     fault = ex.fault_name
     activated = False
-    usage = _usage(ex, model, result, reply.output_tokens)
+    usage = usage_json(ex, model, result, reply.output_tokens)
     note: str | None = None
     try:
         pacer = _pacer(ex, model, result)
@@ -439,7 +439,7 @@ async def _plain(
         return openai_error(500, "server_error", _MIDSTREAM_MESSAGE, ex.request_id)
     _begin_response(ex, result)
     await pacer.tokens_emitted(reply.output_tokens)
-    usage = _usage(ex, model, result, reply.output_tokens)
+    usage = usage_json(ex, model, result, reply.output_tokens)
     payload = dumps(completion_json(ex, reply, usage)).encode()
     _settle(ex, model, result, reply.output_tokens)
     ex.finish(200, usage, "connection reset" if fault == "reset_midstream" else None)

@@ -31,6 +31,7 @@ class EmulatorConfig:
     fault_rules: tuple[FaultRule, ...] = ()
     rate_limits: RateLimits = field(default_factory=RateLimits)
     stall_seconds: float = 120.0
+    batch_delay_s: float = 2.0  # a batch's processing time, times latency_scale
 
     @classmethod
     def from_cli(
@@ -57,7 +58,7 @@ class EmulatorConfig:
         for key, value in patch.items():
             if key in ("seed",):
                 changes[key] = int(value)
-            elif key in ("latency_scale", "stall_seconds"):
+            elif key in ("latency_scale", "stall_seconds", "batch_delay_s"):
                 changes[key] = float(value)
             elif key == "behaviour":
                 if value not in BEHAVIOURS:
