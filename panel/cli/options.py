@@ -12,10 +12,8 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="PROVIDER:MODEL, e.g. anthropic:claude-sonnet-5, openai:gpt-5.6-luna, "
-        "openrouter:anthropic/claude-sonnet-5, compatible:llama3, emulator:claude-sonnet-5, "
-        "instructor:PROVIDER/MODEL (long-tail providers via instructor, not streamed). "
-        "Default: by the API keys set; with none, the built-in emulator.",
+        help="PROVIDER:MODEL, e.g. anthropic:claude-sonnet-5 (providers: anthropic, openai, "
+        "openrouter, compatible, emulator, instructor). Default: by the keys set; none: emulator.",
     ),
 ]
 PersonasOpt = Annotated[

@@ -55,7 +55,7 @@ def run(
     faults: FaultsOpt = None,
     behaviour: BehaviourOpt = "normal",
 ) -> None:
-    """Run every persona on every tool; stream the verdicts; write runs/<run-id>/.
+    """Run every persona on every tool; stream the verdicts; write `runs/<run-id>/`.
 
     Exits 0 when every verdict was recorded (ok or declined), 1 when some failed or are
     pending, 2 on bad input or configuration.
