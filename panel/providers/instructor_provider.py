@@ -50,6 +50,7 @@ from panel.providers.base import (
     StreamStarted,
     VerdictRequest,
 )
+from panel.providers.openai import usage_of as openai_usage
 from panel.runformat import Usage
 from panel.verdict import TOOL_DESCRIPTION, TOOL_NAME, Verdict
 
@@ -279,16 +280,7 @@ def usage_of(raw: Any) -> Usage:
             cache_write_tokens=int(getattr(raw, "cache_creation_input_tokens", 0) or 0),
         )
     if hasattr(raw, "prompt_tokens"):
-        details = getattr(raw, "prompt_tokens_details", None)
-        cached = int(getattr(details, "cached_tokens", 0) or 0) if details else 0
-        written = int(getattr(details, "cache_write_tokens", 0) or 0) if details else 0
-        prompt = int(getattr(raw, "prompt_tokens", 0) or 0)
-        return Usage(
-            input_tokens=max(0, prompt - cached - written),
-            output_tokens=int(getattr(raw, "completion_tokens", 0) or 0),
-            cache_read_tokens=cached,
-            cache_write_tokens=written,
-        )
+        return openai_usage(raw)
     return Usage(known=False)
 
 

@@ -233,7 +233,7 @@ class _ChunkReader:
             out.append(StreamStarted(request_id))
         if getattr(chunk, "usage", None) is not None:
             self.usage_seen = True
-            self.usage = _usage(chunk.usage)
+            self.usage = usage_of(chunk.usage)
         for choice in getattr(chunk, "choices", None) or []:
             if choice.index != 0:
                 continue
@@ -313,7 +313,8 @@ def _billed(err: UpstreamError, request_id: str | None) -> UpstreamError:
     return err
 
 
-def _usage(raw: Any) -> Usage:
+def usage_of(raw: Any) -> Usage:
+    """panel's Usage from a Chat Completions usage object."""
     details = getattr(raw, "prompt_tokens_details", None)
     cached = int(getattr(details, "cached_tokens", 0) or 0) if details else 0
     written = int(getattr(details, "cache_write_tokens", 0) or 0) if details else 0
