@@ -62,9 +62,6 @@ class AnthropicProvider:
         )
 
     def build_params(self, request: VerdictRequest) -> dict[str, Any]:
-        cache_control: dict[str, str] = {"type": "ephemeral"}
-        if request.cache_ttl == "1h":
-            cache_control["ttl"] = "1h"
         forced, thinking = tool_policy(self.info, want_thinking=request.thinking)
         params: dict[str, Any] = {
             "model": self.model,
@@ -78,15 +75,7 @@ class AnthropicProvider:
                 }
             ],
             "tool_choice": {"type": "tool", "name": TOOL_NAME} if forced else {"type": "auto"},
-            "system": [
-                _text(
-                    request.parts.house, cache_control if "house" in request.breakpoints else None
-                ),
-                _text(
-                    request.parts.persona,
-                    cache_control if "persona" in request.breakpoints else None,
-                ),
-            ],
+            "system": system_blocks(request),
             "messages": [
                 {"role": "user", "content": [{"type": "text", "text": request.parts.tool}]},
                 *_reask_turns(request.reask),
@@ -159,11 +148,20 @@ def tool_policy(
     return forced, ({"type": "disabled"} if disable else None)
 
 
-def _text(text: str, cache_control: dict[str, str] | None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "text", "text": text}
-    if cache_control:
-        block["cache_control"] = cache_control
-    return block
+def cache_control(ttl: str) -> dict[str, str]:
+    """The `cache_control` mark for a breakpoint (5-minute default, or 1 hour)."""
+    return {"type": "ephemeral", "ttl": "1h"} if ttl == "1h" else {"type": "ephemeral"}
+
+
+def system_blocks(request: VerdictRequest) -> list[dict[str, Any]]:
+    """The house and persona blocks, each marked only where the run wants a breakpoint."""
+    blocks: list[dict[str, Any]] = []
+    for name, text in (("house", request.parts.house), ("persona", request.parts.persona)):
+        block: dict[str, Any] = {"type": "text", "text": text}
+        if name in request.breakpoints:
+            block["cache_control"] = cache_control(request.cache_ttl)
+        blocks.append(block)
+    return blocks
 
 
 def _reask_turns(reask: Reask | None) -> list[dict[str, Any]]:

@@ -41,7 +41,7 @@ from instructor.v2.providers.openai.schema import generate_openai_schema
 from panel.classify import classify_exception
 from panel.errors import ConfigError, ErrorClass, UpstreamError
 from panel.modeltable import ModelInfo, model_info
-from panel.providers.anthropic import tool_policy
+from panel.providers.anthropic import system_blocks, tool_policy
 from panel.providers.base import (
     ArgsDelta,
     Reask,
@@ -173,9 +173,6 @@ class InstructorProvider:
         params: dict[str, Any] = {"model": self.model, "max_tokens": request.max_tokens}
         messages: list[dict[str, Any]] = []
         if self.wire == "anthropic":
-            cache_control: dict[str, str] = {"type": "ephemeral"}
-            if request.cache_ttl == "1h":
-                cache_control["ttl"] = "1h"
             forced, thinking = tool_policy(self.info, want_thinking=request.thinking)
             params["tool_choice"] = (
                 {"type": "tool", "name": TOOL_NAME, "disable_parallel_tool_use": True}
@@ -184,15 +181,7 @@ class InstructorProvider:
             )
             if thinking is not None:
                 params["thinking"] = thinking
-            params["system"] = [
-                _block(
-                    request.parts.house, cache_control if "house" in request.breakpoints else None
-                ),
-                _block(
-                    request.parts.persona,
-                    cache_control if "persona" in request.breakpoints else None,
-                ),
-            ]
+            params["system"] = system_blocks(request)
         else:
             messages.append({"role": "system", "content": request.parts.house})
             messages.append({"role": "system", "content": request.parts.persona})
@@ -298,13 +287,6 @@ def _first_finish_reason(raw: Any) -> str | None:
 
 def _first_line(text: str) -> str:
     return " ".join(text.split("\n")[:3])[:300]
-
-
-def _block(text: str, cache_control: dict[str, str] | None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "text", "text": text}
-    if cache_control:
-        block["cache_control"] = cache_control
-    return block
 
 
 def _reask_turns(reask: Reask | None) -> list[dict[str, Any]]:

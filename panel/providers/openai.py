@@ -18,6 +18,7 @@ import openai
 from panel.classify import classify_exception, parse_tool_json, truncated
 from panel.errors import ErrorClass, UpstreamError
 from panel.modeltable import ModelInfo, model_info
+from panel.providers.anthropic import cache_control
 from panel.providers.base import (
     ArgsDelta,
     Reask,
@@ -160,8 +161,8 @@ class OpenAIProvider:
 def _system(text: str, *, cache: bool, ttl: str) -> dict[str, Any]:
     if not cache:
         return {"role": "system", "content": text}
-    cc: dict[str, str] = {"type": "ephemeral"} | ({"ttl": "1h"} if ttl == "1h" else {})
-    return {"role": "system", "content": [{"type": "text", "text": text, "cache_control": cc}]}
+    block = {"type": "text", "text": text, "cache_control": cache_control(ttl)}
+    return {"role": "system", "content": [block]}
 
 
 def _reask_turns(reask: Reask | None) -> list[dict[str, Any]]:
