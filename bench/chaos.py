@@ -29,11 +29,11 @@ from typing import Any
 from panel.emulator.faults import FAULT_NAMES
 from panel.emulator.runner import run_emulator
 from panel.emulator.state import EmulatorConfig
-from panel.engine import RunOptions, run_panel
-from panel.personas import load_personas
-from panel.retry import RetryLimits
-from panel.tools import load_tools
-from panel.workspace import persona_dirs
+from panel.inputs.personas import load_personas
+from panel.inputs.tools import load_tools
+from panel.inputs.workspace import persona_dirs
+from panel.run.engine import RunOptions, run_panel
+from panel.run.retry import RetryLimits
 
 CANARY = "sk-ant-canary-chaos-5e1d0c9a77b34f21"
 RATES = {

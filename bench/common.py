@@ -168,7 +168,7 @@ _PRICING = ("Free", "Freemium", "Paid", "Open source", "Enterprise")
 
 def generated_tools(n: int, seed: int = 7) -> list[Any]:
     """`n` plausible, distinct, deterministic tools (LoadedTool), 90–260 word descriptions."""
-    from panel.tools import LoadedTool, ToolSpec, assign_slugs
+    from panel.inputs.tools import LoadedTool, ToolSpec, assign_slugs
 
     rng = random.Random(seed)
     specs = []
@@ -211,12 +211,12 @@ def panel_request_params(tools: Sequence[Any], *, max_tokens: int = 2048) -> lis
     """
     from collections import Counter
 
-    from panel.personas import load_personas, select_personas
-    from panel.prompts import load_prompts, render_prompt
+    from panel.inputs.personas import load_personas, select_personas
+    from panel.inputs.prompts import load_prompts, render_prompt
+    from panel.inputs.workspace import persona_dirs, prompt_dirs
     from panel.providers.anthropic import AnthropicProvider
     from panel.providers.base import VerdictRequest
     from panel.verdict import verdict_tool_schema
-    from panel.workspace import persona_dirs, prompt_dirs
 
     personas = select_personas(load_personas(persona_dirs(ROOT)), None)
     prompts = load_prompts(prompt_dirs(ROOT))

@@ -115,7 +115,7 @@ class Recorder:
         self.finished: dict[tuple[str, str], float] = {}
 
     def __call__(self, event: Any) -> None:
-        from panel.engine import ReviewFinished, ReviewStarted, VerdictDelta
+        from panel.run.engine import ReviewFinished, ReviewStarted, VerdictDelta
 
         now = time.perf_counter()
         if isinstance(event, ReviewStarted):
@@ -139,8 +139,8 @@ class PanelRun:
 
 
 async def run_panel_once(b: Bench, tools: list[Any], concurrency: int) -> PanelRun:
-    from panel.engine import RunOptions, run_panel
     from panel.providers.select import EmulatorSettings
+    from panel.run.engine import RunOptions, run_panel
 
     options = RunOptions(
         model=f"emulator:{MODEL}",
@@ -272,7 +272,7 @@ def _sent_digests(run_dir: Path) -> set[str]:
 
 
 async def bench_latency(b: Bench) -> None:
-    from panel.tools import load_tools
+    from panel.inputs.tools import load_tools
 
     scale = b.profile.latency_scale
     print(f"latency: one tool x 4 personas, latency scale {scale}", file=sys.stderr, flush=True)
@@ -469,8 +469,8 @@ def bench_memory(b: Bench) -> None:
 
 
 def memory_child(url: str, pairs: int, runs_dir: Path) -> None:
-    from panel.engine import RunOptions, run_panel
     from panel.providers.select import EmulatorSettings
+    from panel.run.engine import RunOptions, run_panel
 
     tools = generated_tools(pairs // 4, seed=3)
     baseline = _rss_mb()

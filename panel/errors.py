@@ -9,7 +9,7 @@
     ├── RunStoreError                a run folder is missing, locked by another process, corrupt
     ├── PublishError                 publishing refused (unaccepted flips) or failed
     └── UpstreamError                a provider call failed; carries an ErrorClass
-        (raised by providers, classified once in panel.classify, recorded as data by the
+        (raised by providers, classified once in panel.providers.classify, recorded as data by the
          engine: one persona failing never fails the panel)
 
 Domain errors become CLI errors at exactly one boundary (panel.cli), with a message that

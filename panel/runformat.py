@@ -3,7 +3,7 @@
 runs/<run-id>/run.json        RunManifest   (rewritten atomically as the run progresses)
 runs/<run-id>/results.jsonl   PairResult    (append-only; exactly one terminal line per pair)
 runs/<run-id>/attempts.jsonl  Attempt       (append-only; one line per upstream attempt)
-runs/<run-id>/records/*.json  comparison records (panel.records)
+runs/<run-id>/records/*.json  comparison records (panel.pages.records)
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from panel.batch import BatchSettings, BatchSummary, Estimate, load_manifest, run_batch
+from panel.batch.regenerate import BatchSettings, BatchSummary, Estimate, load_manifest, run_batch
 from panel.cli.options import FaultsOpt, JsonOpt, LatencyOpt, SeedOpt, ThinkingOpt, split_ids
-from panel.engine import RunOptions
+from panel.cli.progress import BatchProgress
 from panel.errors import ConfigError
-from panel.progress import BatchProgress
 from panel.providers.select import EmulatorSettings, parse_model
+from panel.run.engine import RunOptions
 
 
 def batch(

@@ -11,18 +11,18 @@ from typing import Annotated
 import typer
 
 from panel.errors import InputError, PanelError
-from panel.personas import Persona, load_personas, parse_persona_file
-from panel.records import RunMissing, RunView, compare, load_votes, write_record
-from panel.render import write_pages
+from panel.inputs.personas import Persona, load_personas, parse_persona_file
+from panel.inputs.tools import LoadedTool, load_tools
+from panel.inputs.workspace import persona_dirs
+from panel.pages.records import RunMissing, RunView, compare, load_votes, write_record
+from panel.pages.render import write_pages
 from panel.runformat import RunManifest
-from panel.tools import LoadedTool, load_tools
-from panel.workspace import persona_dirs
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Folder holding the runs.")]
 
 
 def _base_run(runs_dir: Path, run_id: str | None, model: str | None) -> RunView | None:
-    from panel.runs import RunStore, list_runs
+    from panel.store.runs import RunStore, list_runs
 
     if run_id:
         return RunStore.open(runs_dir, run_id)
@@ -79,8 +79,8 @@ def engine_runner(model: str | None, runs_dir: Path, personas: Sequence[Persona]
     """run_missing wired to the engine: a new run of the missing tools, opened as a RunStore."""
 
     async def run(tools: list[LoadedTool]) -> RunView:
-        from panel.engine import RunOptions, run_panel
-        from panel.runs import RunStore
+        from panel.run.engine import RunOptions, run_panel
+        from panel.store.runs import RunStore
 
         options = RunOptions(model=model, personas=[p.id for p in personas], runs_dir=runs_dir)
         outcome = await run_panel(tools, options)

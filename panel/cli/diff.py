@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 import typer
 
-from panel.diff import FailOn, RunDiff, compare_runs, format_diff
-from panel.publish import open_run, published_run_id
+from panel.pages.diff import FailOn, RunDiff, compare_runs, format_diff
+from panel.pages.publish import open_run, published_run_id
 
 Format = Literal["text", "md", "html", "json"]
 

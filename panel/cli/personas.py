@@ -13,8 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from panel.errors import ConfigError
-from panel.personas import Persona, lint_personas, load_personas
-from panel.workspace import persona_dirs
+from panel.inputs.personas import Persona, lint_personas, load_personas
+from panel.inputs.workspace import persona_dirs
 
 DirsOption = Annotated[
     list[Path] | None,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from panel.publish import publish
+from panel.pages.publish import publish
 
 
 def publish_cmd(

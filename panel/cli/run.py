@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from panel.cli.display import LiveDisplay, outcome_json, render_summary
 from panel.cli.options import (
     BehaviourOpt,
     ConcurrencyOpt,
@@ -26,11 +27,10 @@ from panel.cli.options import (
     ThinkingOpt,
     split_ids,
 )
-from panel.display import LiveDisplay, outcome_json, render_summary
-from panel.engine import RunOptions, run_panel
 from panel.errors import ConfigError
+from panel.inputs.tools import load_tools
 from panel.providers.select import EmulatorSettings, parse_model
-from panel.tools import load_tools
+from panel.run.engine import RunOptions, run_panel
 
 
 def run(

@@ -5,7 +5,7 @@ request of a run), then two system blocks with breakpoints (house, persona), the
 block in the user turn. Forced tool choice is sent only to models the table says accept it;
 the 5.5 generation gets `auto` + a strict tool + the prompt's instruction (F19).
 
-The SDK's own retries are off (max_retries=0): panel.retry is the one retry owner.
+The SDK's own retries are off (max_retries=0): panel.run.retry is the one retry owner.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 import anthropic
 import httpx2
 
-from panel.classify import classify_exception, parse_tool_json, truncated
 from panel.errors import ErrorClass, UpstreamError
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.base import (
@@ -27,6 +26,7 @@ from panel.providers.base import (
     StreamStarted,
     VerdictRequest,
 )
+from panel.providers.classify import classify_exception, parse_tool_json, truncated
 from panel.providers.partial import PartialArgs
 from panel.providers.streaming import require_event_stream, with_idle_timeout
 from panel.runformat import Usage

@@ -9,7 +9,7 @@ Instructor does the schema re-ask (max_retries=1); the engine still checks the r
 Where instructor gets in the way (measured in tests/providers/test_instructor_decision.py):
 - `from_provider("anthropic/…")` forwards `base_url` into every `messages.create` call (a
   TypeError) and leaves the SDK's own retries on, so Anthropic gets a client built here and
-  `instructor.from_anthropic`, with max_retries=0 (panel.retry is the one retry owner);
+  `instructor.from_anthropic`, with max_retries=0 (panel.run.retry is the one retry owner);
 - instructor forces the tool by default; on Anthropic an explicit `tool_choice` is kept, so
   models that reject forcing get `auto`. On the OpenAI wire instructor overwrites
   `tool_choice` with a forced one, so such models are refused here with a pointer to the
@@ -38,7 +38,6 @@ from instructor.core import ValidationError as InstructorValidationError
 from instructor.v2.providers.anthropic.schema import generate_anthropic_schema
 from instructor.v2.providers.openai.schema import generate_openai_schema
 
-from panel.classify import classify_exception
 from panel.errors import ConfigError, ErrorClass, UpstreamError
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.anthropic import system_blocks, tool_policy
@@ -50,6 +49,7 @@ from panel.providers.base import (
     StreamStarted,
     VerdictRequest,
 )
+from panel.providers.classify import classify_exception
 from panel.providers.openai import usage_of as openai_usage
 from panel.runformat import Usage
 from panel.verdict import TOOL_DESCRIPTION, TOOL_NAME, Verdict
@@ -58,7 +58,7 @@ VALIDATION_REASKS = 1
 # from_provider builders that take base_url at construction (the rest pass it on to create()).
 BASE_URL_PROVIDERS = frozenset({"openai", "openrouter", "ollama", "deepseek", "databricks"})
 # Providers whose instructor TOOLS mode speaks the OpenAI wire (tool_choice is overwritten).
-# The planner (panel.planning) reads `wire` to cut the body into cache blocks.
+# The planner (panel.run.planning) reads `wire` to cut the body into cache blocks.
 OPENAI_WIRE = BASE_URL_PROVIDERS | frozenset({"together", "anyscale", "azure_openai", "xai"})
 KEY_VARS = {
     "anthropic": "ANTHROPIC_API_KEY",
@@ -146,7 +146,7 @@ class InstructorProvider:
                 )
             kwargs["base_url"] = base_url
         if self.upstream == "openai":
-            kwargs["max_retries"] = 0  # the SDK's retries; panel.retry owns retrying
+            kwargs["max_retries"] = 0  # the SDK's retries; panel.run.retry owns retrying
             if default_headers:
                 kwargs["default_headers"] = default_headers
         try:

@@ -3,7 +3,7 @@
 Tool-call deltas are accumulated by index, and by id where a compatible server reuses index 0
 for different calls. `stream_options.include_usage` is always asked for; its final chunk
 (`choices: []`) is how a complete stream is recognised, because the SDK hides `[DONE]`.
-The SDK's own retries are off (max_retries=0): panel.retry is the one retry owner.
+The SDK's own retries are off (max_retries=0): panel.run.retry is the one retry owner.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any, Literal
 import httpx2
 import openai
 
-from panel.classify import classify_exception, parse_tool_json, truncated
 from panel.errors import ErrorClass, UpstreamError
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.anthropic import cache_control
@@ -27,6 +26,7 @@ from panel.providers.base import (
     StreamStarted,
     VerdictRequest,
 )
+from panel.providers.classify import classify_exception, parse_tool_json, truncated
 from panel.providers.partial import PartialArgs
 from panel.providers.streaming import require_event_stream, with_idle_timeout
 from panel.runformat import Usage

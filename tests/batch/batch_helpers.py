@@ -5,11 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from panel.batch import BatchSettings, LoadedManifest
+from panel.batch.regenerate import BatchSettings, LoadedManifest
 from panel.emulator.runner import EmulatorHandle
-from panel.engine import RunOptions
+from panel.inputs.workspace import builtin_dir
 from panel.providers.select import EmulatorSettings
-from panel.workspace import builtin_dir
+from panel.run.engine import RunOptions
 
 TOOL = """name: {name}
 category: Developer Tools

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from batch_helpers import make_workspace
 
-from panel.batch import LoadedManifest, load_manifest
+from panel.batch.regenerate import LoadedManifest, load_manifest
 
 
 @pytest.fixture

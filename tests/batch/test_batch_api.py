@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from batch_helpers import settings_for
 
-from panel.batch import LoadedManifest, run_batch
-from panel.batchapi import BatchApiRun, CustomIds, Ledger
-from panel.costs import usage_cost
+from panel.batch.regenerate import LoadedManifest, run_batch
+from panel.batch.via_api import BatchApiRun, CustomIds, Ledger
 from panel.emulator.runner import EmulatorHandle
 from panel.modeltable import model_info
-from panel.runs import RunStore
+from panel.run.costs import usage_cost
+from panel.store.runs import RunStore
 
 FAULTS = "overloaded=0.03,stall=0.02,max_tokens=0.02,schema_violation=0.02,invalid_json=0.01"
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 from batch_helpers import settings_for
 
-from panel.batch import LoadedManifest, run_batch
+from panel.batch.regenerate import LoadedManifest, run_batch
 from panel.emulator.runner import EmulatorHandle
-from panel.runs import RunStore
+from panel.store.runs import RunStore
 
 FAULTS = (
     "overloaded=0.02,reset_midstream=0.02,max_tokens=0.02,schema_violation=0.02,invalid_json=0.02"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from panel.batch import BatchSettings, load_manifest, resolve_comparisons, resolve_tools
+from panel.batch.regenerate import BatchSettings, load_manifest, resolve_comparisons, resolve_tools
 from panel.errors import InputError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "batch.yaml"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from batch_helpers import settings_for
 
-from panel.batch import LoadedManifest, run_batch
+from panel.batch.regenerate import LoadedManifest, run_batch
 from panel.emulator.runner import EmulatorHandle
-from panel.runs import RunStore
+from panel.store.runs import RunStore
 
 CONCURRENCY = 4
 

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from panel.cli import app
 from panel.emulator.runner import EmulatorHandle
-from panel.engine import ReviewFinished, RunOptions, VerdictDelta, run_panel
+from panel.inputs.tools import load_tools
 from panel.providers.select import EmulatorSettings
-from panel.runs import RunStore
-from panel.tools import load_tools
+from panel.run.engine import ReviewFinished, RunOptions, VerdictDelta, run_panel
+from panel.store.runs import RunStore
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tools"
 TOOL = EXAMPLES / "openrouter-model-fusion.yaml"

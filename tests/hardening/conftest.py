@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from panel.emulator.runner import EmulatorHandle
-from panel.engine import RunOptions, RunOutcome, run_panel
+from panel.inputs.tools import LoadedTool, load_tools
 from panel.providers.select import EmulatorSettings
-from panel.retry import RetryLimits
-from panel.tools import LoadedTool, load_tools
+from panel.run.engine import RunOptions, RunOutcome, run_panel
+from panel.run.retry import RetryLimits
 
 # Retries back off in milliseconds here: the suite asserts attempt counts, not waits.
 FAST_RETRY = RetryLimits(base_delay=0.01, max_delay=0.02)

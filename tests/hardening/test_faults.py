@@ -17,9 +17,9 @@ import httpx2
 import openai
 import pytest
 
-from panel.classify import RETRYABLE, classify_exception
 from panel.emulator.runner import EmulatorHandle
 from panel.errors import ConfigError, ErrorClass
+from panel.providers.classify import RETRYABLE, classify_exception
 
 from .conftest import (
     ANTHROPIC_MODEL,

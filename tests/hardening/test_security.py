@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 from panel.cli import app
 from panel.emulator.faults import FAULT_NAMES
 from panel.emulator.runner import EmulatorHandle
-from panel.personas import load_personas, select_personas
-from panel.prompts import BEGIN, END, load_prompts, render_prompt, tool_nonce
+from panel.inputs.personas import load_personas, select_personas
+from panel.inputs.prompts import BEGIN, END, load_prompts, render_prompt, tool_nonce
+from panel.inputs.tools import LoadedTool, load_tools
+from panel.inputs.workspace import persona_dirs, prompt_dirs
 from panel.providers.select import EmulatorSettings
-from panel.tools import LoadedTool, load_tools
-from panel.workspace import persona_dirs, prompt_dirs
 
 from .conftest import CANARY_KEY, options, rule, run
 

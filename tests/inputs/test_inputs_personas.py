@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from panel.cli.personas import register
 from panel.errors import ConfigError, PersonaError
-from panel.personas import lint_personas, load_personas, parse_persona_file, select_personas
+from panel.inputs.personas import lint_personas, load_personas, parse_persona_file, select_personas
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "personas"

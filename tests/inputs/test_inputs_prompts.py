@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from panel.errors import TemplateError
-from panel.personas import Persona, load_personas
-from panel.prompts import PromptSet, load_prompts, render_prompt, tool_nonce
+from panel.inputs.personas import Persona, load_personas
+from panel.inputs.prompts import PromptSet, load_prompts, render_prompt, tool_nonce
+from panel.inputs.tools import ToolSpec, load_tools
 from panel.tokens import count_json_tokens, count_tokens
-from panel.tools import ToolSpec, load_tools
 from panel.verdict import TOOL_DESCRIPTION, TOOL_NAME, verdict_tool_schema
 
 REPO = Path(__file__).resolve().parents[2]

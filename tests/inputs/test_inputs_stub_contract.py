@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from panel.emulator.stubmodel import extract_context, generate_tool_input
-from panel.personas import load_personas
-from panel.prompts import load_prompts, render_prompt
-from panel.textsafety import injection_flags
-from panel.tools import ToolSpec, load_tools
+from panel.inputs.personas import load_personas
+from panel.inputs.prompts import load_prompts, render_prompt
+from panel.inputs.textsafety import injection_flags
+from panel.inputs.tools import ToolSpec, load_tools
 from panel.verdict import verdict_tool_schema
 
 REPO = Path(__file__).resolve().parents[2]

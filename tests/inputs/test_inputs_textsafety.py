@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from panel.textsafety import injection_flags, neutralise_delimiters, strip_invisible
+from panel.inputs.textsafety import injection_flags, neutralise_delimiters, strip_invisible
 
 DESCRIPTION = (
     "Acme Queue is a hosted job queue with retries and dead-letter handling for Python "

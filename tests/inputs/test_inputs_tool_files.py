@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from panel.tools import assign_slugs, load_tools, slugify
+from panel.inputs.tools import assign_slugs, load_tools, slugify
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD = """\

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from panel.workspace import builtin_dir, persona_dirs, prompt_dirs
+from panel.inputs.workspace import builtin_dir, persona_dirs, prompt_dirs
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from panel.engine import RunOptions, run_panel
-from panel.tools import load_tools
+from panel.inputs.tools import load_tools
+from panel.run.engine import RunOptions, run_panel
 
 pytestmark = pytest.mark.live
 TOOL = Path(__file__).resolve().parents[2] / "examples" / "tools" / "ollama.yaml"

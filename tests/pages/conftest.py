@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pagedata import PERSONAS, make_manifest, make_persona, make_tool, standard_results
 
-from panel.personas import Persona
+from panel.inputs.personas import Persona
+from panel.inputs.tools import LoadedTool, ToolLink
 from panel.runformat import PairResult, RunManifest
-from panel.tools import LoadedTool, ToolLink
 
 
 @pytest.fixture

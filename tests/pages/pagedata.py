@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from panel.personas import Persona, RubricQuestion
+from panel.inputs.personas import Persona, RubricQuestion
+from panel.inputs.tools import LoadedTool, ToolSpec
 from panel.runformat import Cost, InputDigest, Inputs, PairResult, RunManifest, Usage
-from panel.tools import LoadedTool, ToolSpec
 
 PERSONAS = [
     ("builder", "The Builder", "Staff engineer, ships agents for a living", 1),
@@ -182,8 +182,8 @@ def write_run(
     records: list[Any] | None = None,
 ) -> str:
     """Write a run folder through the real run store; returns its id."""
-    from panel.records import write_record
-    from panel.runs import RunStore
+    from panel.pages.records import write_record
+    from panel.store.runs import RunStore
 
     store = RunStore.create(runs_dir, manifest, run_id=manifest.run_id)
     try:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from htmlcheck import parse
 
-from panel.records import build_record
-from panel.render import write_pages
+from panel.pages.records import build_record
+from panel.pages.render import write_pages
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [

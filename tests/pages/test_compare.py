@@ -10,8 +10,8 @@ from pagedata import PERSONAS, make_manifest, make_persona, make_result, standar
 from typer.testing import CliRunner
 
 from panel.cli import app
-from panel.records import compare, missing_tools
-from panel.tools import load_tools
+from panel.inputs.tools import load_tools
+from panel.pages.records import compare, missing_tools
 
 TOOL_YAML = """name: {name}
 tagline: {tagline}

@@ -9,7 +9,7 @@ from pagedata import flipped_results, make_manifest, make_result, standard_resul
 from typer.testing import CliRunner
 
 from panel.cli import app
-from panel.diff import compare_runs, format_diff
+from panel.pages.diff import compare_runs, format_diff
 
 A = make_manifest("run-a")
 
@@ -137,7 +137,7 @@ def test_cli_without_fail_on_exits_0_and_prints_every_format(runs):
 
 
 def test_cli_one_argument_diffs_against_the_published_run(runs, tmp_path):
-    from panel.publish import publish
+    from panel.pages.publish import publish
 
     site = tmp_path / "site"
     write_run(runs, make_manifest("run-pub"), standard_results(), records=[_record()])
@@ -158,7 +158,7 @@ def test_cli_errors_exit_2(runs, monkeypatch, capsys):
 def _record():
     from pagedata import PERSONAS, make_persona, make_tool
 
-    from panel.records import build_record
+    from panel.pages.records import build_record
 
     return build_record(
         make_tool("ledgerline", "Ledgerline"),

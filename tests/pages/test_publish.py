@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from panel.cli import app
 from panel.errors import PublishError
-from panel.publish import STATE_FILE, publish, read_state
-from panel.records import build_record
+from panel.pages.publish import STATE_FILE, publish, read_state
+from panel.pages.records import build_record
 
 
 def record_for(run_id, results):
@@ -127,7 +127,7 @@ def test_failure_mid_render_leaves_previous_site_intact(runs, tmp_path, monkeypa
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("panel.publish.write_index", boom)
+    monkeypatch.setattr("panel.pages.publish.write_index", boom)
     with pytest.raises(OSError, match="disk full"):
         publish("run-b", runs_dir=runs, site=site, accept_flips=True)
     assert {p.name: p.read_bytes() for p in site.iterdir()} == snapshot

@@ -9,7 +9,7 @@ import pytest
 from pagedata import make_manifest, make_result, make_tool
 
 from panel.errors import InputError
-from panel.records import (
+from panel.pages.records import (
     ComparisonRecord,
     build_record,
     load_votes,
@@ -112,7 +112,9 @@ def test_write_refuses_a_symlinked_record(tmp_path, tools, personas, manifest, r
 
 
 def test_committed_schema_matches_the_model():
-    assert SCHEMA.read_text() == schema_text(), "run: python -m panel.records > " + str(SCHEMA)
+    assert SCHEMA.read_text() == schema_text(), "run: python -m panel.pages.records > " + str(
+        SCHEMA
+    )
 
 
 def test_record_is_frozen_and_strict(tools, personas, manifest, results):

@@ -8,8 +8,8 @@ import pytest
 from htmlcheck import parse
 from pagedata import make_result, make_tool
 
-from panel.records import build_record
-from panel.render import (
+from panel.pages.records import build_record
+from panel.pages.render import (
     SYNTHETIC_BANNER,
     md_escape,
     render_html,
@@ -107,7 +107,7 @@ def test_links_are_allow_listed(url, kept):
 
 
 def test_disallowed_links_are_dropped_from_both_formats(personas, manifest, results):
-    from panel.tools import ToolLink
+    from panel.inputs.tools import ToolLink
 
     a = make_tool(
         "ledgerline",

@@ -9,10 +9,10 @@ import pytest
 from htmlcheck import Dom, parse
 from pagedata import make_manifest, make_persona, make_result, make_tool, standard_results
 
-from panel.diff import compare_runs, format_html, format_markdown
-from panel.records import build_record
-from panel.render import render_html, render_index_html, render_markdown
-from panel.tools import ToolLink
+from panel.inputs.tools import ToolLink
+from panel.pages.diff import compare_runs, format_html, format_markdown
+from panel.pages.records import build_record
+from panel.pages.render import render_html, render_index_html, render_markdown
 
 PAYLOADS = [
     line for line in (Path(__file__).parent / "xss_payloads.txt").read_text().splitlines() if line

@@ -20,11 +20,11 @@ from instructor import Mode
 from instructor.core import InstructorRetryException
 from pydantic import ValidationError
 
-from panel.classify import classify_exception
 from panel.emulator.runner import EmulatorHandle
 from panel.errors import ErrorClass
 from panel.providers.anthropic import AnthropicProvider
 from panel.providers.base import ArgsDelta, PromptParts, StreamCompleted, VerdictRequest
+from panel.providers.classify import classify_exception
 from panel.tokens import canonical_json
 from panel.verdict import TOOL_NAME, Verdict, verdict_tool_schema
 from tests.conftest import TEST_KEY
@@ -142,7 +142,7 @@ async def test_a_from_provider_anthropic_forwards_base_url_into_every_create_cal
     assert isinstance(info.value.__cause__, TypeError)
     assert "base_url" in str(info.value.__cause__)
     assert emulator.requests() == []  # it never reached the wire
-    # ... and the SDK client it builds keeps its own retries on (panel.retry is the owner).
+    # ... and the SDK client it builds keeps its own retries on (panel.run.retry is the owner).
     assert sdk.max_retries == 2
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from panel.costs import cache_stats, cost_summary, estimate_run, usage_cost
 from panel.modeltable import ModelInfo, model_info
+from panel.run.costs import cache_stats, cost_summary, estimate_run, usage_cost
 from panel.runformat import CachePlan, CacheSegment, Usage
 
 PERSONAS = ("builder", "skeptic", "futurist", "business")

@@ -13,7 +13,7 @@ import diskcache
 import pytest
 from store_factories import make_manifest, make_result
 
-from panel.resultcache import ResultCache, digest_settings, pair_key, pair_key_for
+from panel.store.resultcache import ResultCache, digest_settings, pair_key, pair_key_for
 
 KEY_ARGS: dict[str, object] = {
     "tool_slug": "ripgrep",

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from store_factories import PERSONAS, make_attempt, make_manifest, make_result
 
-from panel import atomicio
 from panel.errors import RunStoreError
-from panel.runs import (
+from panel.store import atomicio
+from panel.store.runs import (
     RESULTS,
     RunStore,
     latest_run,
@@ -174,7 +174,7 @@ def test_write_json_atomic_replaces_a_symlink_instead_of_following_it(tmp_path: 
 _HOLDER = """
 import sys
 from pathlib import Path
-from panel.runs import RunStore
+from panel.store.runs import RunStore
 s = RunStore.open(Path(sys.argv[1]), sys.argv[2], write=True)
 print("locked", flush=True)
 sys.stdin.readline()
@@ -211,7 +211,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from store_factories import make_result, make_attempt
-from panel.runs import RunStore
+from panel.store.runs import RunStore
 s = RunStore.open(Path(sys.argv[1]), sys.argv[2], write=True)
 for i in range(100000):
     s.append_attempt(make_attempt(tool_slug=f"t{i}"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from store_factories import make_attempt, make_manifest, make_result
 
-from panel.schemas import SCHEMAS, render_schemas, write_schemas
+from panel.store.schemas import SCHEMAS, render_schemas, write_schemas
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -15,9 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 def test_committed_schemas_match_the_models() -> None:
     for name, text in render_schemas().items():
         committed = REPO / "schemas" / name
-        assert committed.is_file(), f"missing {committed}: run python -m panel.schemas"
+        assert committed.is_file(), f"missing {committed}: run python -m panel.store.schemas"
         assert committed.read_text(encoding="utf-8") == text, (
-            f"{committed} is stale: run python -m panel.schemas"
+            f"{committed} is stale: run python -m panel.store.schemas"
         )
 
 

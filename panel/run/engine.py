@@ -26,11 +26,25 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from panel import costs
-from panel.attempts import PairState, pair_result, validation_message
-from panel.classify import RUN_FATAL
 from panel.errors import ConfigError, ErrorClass, RunStoreError, UpstreamError
-from panel.events import (
+from panel.inputs.personas import Persona, load_personas, select_personas
+from panel.inputs.prompts import PromptSet, load_prompts, render_prompt
+from panel.inputs.tools import LoadedTool
+from panel.inputs.workspace import persona_dirs, prompt_dirs
+from panel.modeltable import ModelInfo
+from panel.providers.base import (
+    ArgsDelta,
+    Provider,
+    Reask,
+    StreamCompleted,
+    StreamStarted,
+    VerdictRequest,
+)
+from panel.providers.classify import RUN_FATAL
+from panel.providers.select import EmulatorSettings, ModelSpec, open_provider, parse_model
+from panel.run import costs
+from panel.run.attempts import PairState, pair_result, validation_message
+from panel.run.events import (
     Event,
     EventSink,
     ReviewFinished,
@@ -40,21 +54,9 @@ from panel.events import (
     RunStarted,
     VerdictDelta,
 )
-from panel.modeltable import ModelInfo
-from panel.personas import Persona, load_personas, select_personas
-from panel.planning import build_cache_plan
-from panel.prompts import PromptSet, load_prompts, render_prompt
-from panel.providers.base import (
-    ArgsDelta,
-    Provider,
-    Reask,
-    StreamCompleted,
-    StreamStarted,
-    VerdictRequest,
-)
-from panel.providers.select import EmulatorSettings, ModelSpec, open_provider, parse_model
-from panel.resultcache import ResultCache, digest_settings, pair_key_for
-from panel.retry import PairRetry, PauseGate, RetryLimits, RunPaused
+from panel.run.planning import build_cache_plan
+from panel.run.retry import PairRetry, PauseGate, RetryLimits, RunPaused
+from panel.run.scheduler import AdaptiveLimit, CacheAwareScheduler, PairId
 from panel.runformat import (
     Attempt,
     CachePlan,
@@ -66,10 +68,9 @@ from panel.runformat import (
     RunStatus,
     Usage,
 )
-from panel.runs import RunStore
-from panel.scheduler import AdaptiveLimit, CacheAwareScheduler, PairId
+from panel.store.resultcache import ResultCache, digest_settings, pair_key_for
+from panel.store.runs import RunStore
 from panel.tokens import canonical_json
-from panel.tools import LoadedTool
 from panel.verdict import (
     Verdict,
     VerdictProblem,
@@ -77,7 +78,6 @@ from panel.verdict import (
     validate_verdict,
     verdict_tool_schema,
 )
-from panel.workspace import persona_dirs, prompt_dirs
 
 _KEY_VARS = {
     "anthropic": "ANTHROPIC_API_KEY",

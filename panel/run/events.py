@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from panel.run.scheduler import PairId
 from panel.runformat import CachePlan, PairResult, RunManifest
-from panel.scheduler import PairId
 
 
 @dataclass(frozen=True)

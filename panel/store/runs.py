@@ -1,9 +1,9 @@
 """The run store: one folder per run, append-only results and attempts, an atomic manifest.
 
-    runs_dir/<run-id>/run.json        RunManifest, rewritten atomically (panel.atomicio)
+    runs_dir/<run-id>/run.json        RunManifest, rewritten atomically (panel.store.atomicio)
     runs_dir/<run-id>/results.jsonl   PairResult lines, exactly one per (tool_slug, persona)
     runs_dir/<run-id>/attempts.jsonl  Attempt lines, one per upstream attempt
-    runs_dir/<run-id>/records/        comparison records (panel.records)
+    runs_dir/<run-id>/records/        comparison records (panel.pages.records)
     runs_dir/<run-id>/.lock           flock held by the one writer; holds its pid
 
 Durability: each line is one `os.write` on an O_APPEND descriptor, so a kill -9 tears at most
@@ -31,7 +31,9 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from panel.atomicio import (
+from panel.errors import RunStoreError
+from panel.runformat import FORMAT_VERSION, Attempt, PairResult, RunManifest
+from panel.store.atomicio import (
     O_CLOEXEC,
     O_NOFOLLOW,
     append_line,
@@ -39,8 +41,6 @@ from panel.atomicio import (
     open_dir_fd,
     write_json_atomic,
 )
-from panel.errors import RunStoreError
-from panel.runformat import FORMAT_VERSION, Attempt, PairResult, RunManifest
 
 log = logging.getLogger(__name__)
 

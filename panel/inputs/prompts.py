@@ -19,11 +19,11 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from panel.errors import TemplateError
-from panel.personas import Persona, RubricQuestion
+from panel.inputs.personas import Persona, RubricQuestion
+from panel.inputs.textsafety import neutralise_delimiters
+from panel.inputs.tools import LoadedTool, ToolLink, ToolSpec
 from panel.providers.base import PromptParts
-from panel.textsafety import neutralise_delimiters
 from panel.tokens import canonical_json
-from panel.tools import LoadedTool, ToolLink, ToolSpec
 from panel.verdict import QUOTE_MAX_WORDS, QUOTE_MIN_WORDS, TOOL_NAME
 
 TEMPLATE_NAMES = ("house.j2", "persona.j2", "tool.j2")

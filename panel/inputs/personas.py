@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.errors import ConfigError, PersonaError
-from panel.yamlsafe import YamlInputError, decode_utf8, load_yaml
+from panel.inputs.yamlsafe import YamlInputError, decode_utf8, load_yaml
 
 
 class RubricQuestion(BaseModel):

@@ -20,7 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from panel.events import Event, ReviewFinished, ReviewRetrying, RunStarted
+from panel.run.events import Event, ReviewFinished, ReviewRetrying, RunStarted
 
 
 @dataclass

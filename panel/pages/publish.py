@@ -21,10 +21,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from panel.diff import RunDiff, RunSide, compare_runs
 from panel.errors import PublishError, RunStoreError
-from panel.records import ComparisonRecord, read_records, record_json, write_atomic
-from panel.render import write_index, write_pages
+from panel.pages.diff import RunDiff, RunSide, compare_runs
+from panel.pages.records import ComparisonRecord, read_records, record_json, write_atomic
+from panel.pages.render import write_index, write_pages
 
 STATE_FILE = ".panel-published.json"
 APPROVALS_MAX_BYTES = 256 * 1024
@@ -210,7 +210,7 @@ def publish_records(
 
 def open_run(runs_dir: Path, run_id: str) -> tuple[RunSide, Path]:
     """(manifest, results) of a run and its records folder, via the run store."""
-    from panel.runs import RunStore
+    from panel.store.runs import RunStore
 
     store = RunStore.open(runs_dir, run_id)
     return (store.manifest(), store.results()), store.path / "records"

@@ -320,7 +320,7 @@ class KeyIndex:
         self.pairs.setdefault(tool_slug, {})[persona] = inputs
 
     def save(self) -> None:
-        from panel.atomicio import write_json_atomic
+        from panel.store.atomicio import write_json_atomic
 
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """JSON Schemas for the run folder formats, generated from panel.runformat.
 
-`python -m panel.schemas [DIR]` rewrites schemas/ (default); a test keeps the committed files
+`python -m panel.store.schemas [DIR]` rewrites schemas/ (default); a test keeps the committed files
 equal to freshly generated ones.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from panel.atomicio import write_bytes_atomic
 from panel.runformat import FORMAT_VERSION, Attempt, PairResult, RunManifest
+from panel.store.atomicio import write_bytes_atomic
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

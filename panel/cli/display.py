@@ -18,7 +18,7 @@ from rich.panel import Panel as Box
 from rich.table import Table
 from rich.text import Text
 
-from panel.events import (
+from panel.run.events import (
     Event,
     ReviewFinished,
     ReviewRetrying,

@@ -13,11 +13,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from panel.errors import ErrorClass, UpstreamError
-from panel.prompts import tool_view
+from panel.inputs.prompts import tool_view
+from panel.inputs.textsafety import injection_flags
+from panel.inputs.tools import LoadedTool
 from panel.providers.base import Reask, VerdictRequest
 from panel.runformat import PairResult, Usage
-from panel.textsafety import injection_flags
-from panel.tools import LoadedTool
 from panel.verdict import Verdict, VerdictProblem
 
 

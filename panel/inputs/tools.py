@@ -17,9 +17,9 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.errors import ToolFileError
-from panel.textsafety import strip_invisible
+from panel.inputs.textsafety import strip_invisible
+from panel.inputs.yamlsafe import MAX_YAML_BYTES, YamlInputError, load_yaml
 from panel.tokens import count_tokens
-from panel.yamlsafe import MAX_YAML_BYTES, YamlInputError, load_yaml
 
 Pricing = Literal["Free", "Freemium", "Paid", "Open source", "Enterprise"]
 

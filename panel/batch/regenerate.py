@@ -1,7 +1,7 @@
 """`panel batch MANIFEST`: regenerate many tools' verdicts and their comparison records.
 
     manifest (YAML) ─> tools (globs) + personas ─> engine (result cache, scheduler, run store)
-      ─> [--via batch-api: panel.batchapi] ─> summary (reused, why the rest ran, cost)
+      ─> [--via batch-api: panel.batch.via_api] ─> summary (reused, why the rest ran, cost)
       ─> comparison records in runs/<run-id>/records/
 
 Everything in the manifest is relative to the manifest's folder, which is also the workspace
@@ -20,21 +20,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from panel import costs
-from panel.engine import RunOptions, run_panel, run_panel_with
 from panel.errors import InputError, PanelError
-from panel.events import Event, EventSink, RunOutcome, RunStarted
+from panel.inputs.personas import Persona, load_personas, select_personas
+from panel.inputs.prompts import load_prompts
+from panel.inputs.tools import LoadedTool, load_tools
+from panel.inputs.workspace import persona_dirs, prompt_dirs
+from panel.inputs.yamlsafe import YamlInputError, load_yaml
 from panel.modeltable import model_info
-from panel.personas import Persona, load_personas, select_personas
-from panel.prompts import load_prompts
-from panel.records import build_record, write_record
-from panel.resultcache import KeyIndex, KeyInputs, why_requested
+from panel.pages.records import build_record, write_record
+from panel.run import costs
+from panel.run.engine import RunOptions, run_panel, run_panel_with
+from panel.run.events import Event, EventSink, RunOutcome, RunStarted
 from panel.runformat import Cost, PairResult
-from panel.runs import RunStore
+from panel.store.resultcache import KeyIndex, KeyInputs, why_requested
+from panel.store.runs import RunStore
 from panel.tokens import count_tokens
-from panel.tools import LoadedTool, load_tools
-from panel.workspace import persona_dirs, prompt_dirs
-from panel.yamlsafe import YamlInputError, load_yaml
 
 Via = Literal["stream", "batch-api"]
 EST_OUTPUT_TOKENS = 900  # a typical verdict; the preflight is an estimate, the report is measured
@@ -328,7 +328,7 @@ async def run_batch(
 
     outcome: RunOutcome
     if batch_api:
-        from panel.batchapi import BatchApiRun
+        from panel.batch.via_api import BatchApiRun
 
         outcome = await run_panel_with(BatchApiRun, tools, options, sink, env=env)
     else:
@@ -417,7 +417,7 @@ def _summarise(
 
 def _batch_ids(run_dir: Path) -> list[str]:
     try:
-        from panel.batchapi import recorded_batch_ids
+        from panel.batch.via_api import recorded_batch_ids
 
         return recorded_batch_ids(run_dir)
     except (PanelError, OSError, ValueError):

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from panel.records import (
+from panel.pages.records import (
     ComparisonRecord,
     ToolCard,
     is_safe_name,

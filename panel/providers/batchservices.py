@@ -2,7 +2,8 @@
 
 Each turns a finished batch item into what the streaming path would have produced — a
 StreamCompleted, or an UpstreamError classified the same way (truncated, refused, no tool call,
-invalid JSON) — so panel.batchapi validates and records batch results exactly like streamed ones.
+invalid JSON) — so panel.batch.via_api validates and records batch results exactly like
+streamed ones.
 """
 
 from __future__ import annotations
@@ -15,17 +16,17 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import anthropic
 import openai
 
-from panel.classify import parse_tool_json, truncated
 from panel.errors import ConfigError, ErrorClass, UpstreamError
 from panel.providers.anthropic import AnthropicProvider
 from panel.providers.base import StreamCompleted
+from panel.providers.classify import parse_tool_json, truncated
 from panel.providers.openai import OpenAIProvider
 from panel.runformat import Usage
 from panel.tokens import canonical_json
 from panel.verdict import TOOL_NAME
 
 if TYPE_CHECKING:
-    from panel.engine import _PanelRun
+    from panel.run.engine import _PanelRun
 
 Api = Literal["anthropic", "openai"]
 

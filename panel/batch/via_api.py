@@ -23,17 +23,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from panel.atomicio import write_json_atomic
-from panel.attempts import PairState
-from panel.batchservices import Api, BatchService, ItemResult, open_service, unbilled
-from panel.classify import RETRYABLE, RUN_FATAL, classify_exception
-from panel.engine import _now, _PanelRun
 from panel.errors import ErrorClass, RunStoreError, UpstreamError
-from panel.events import ReviewStarted
-from panel.resultcache import ResultCache
-from panel.retry import ONCE
+from panel.providers.batchservices import Api, BatchService, ItemResult, open_service, unbilled
+from panel.providers.classify import RETRYABLE, RUN_FATAL, classify_exception
+from panel.run.attempts import PairState
+from panel.run.engine import _now, _PanelRun
+from panel.run.events import ReviewStarted
+from panel.run.retry import ONCE
+from panel.run.scheduler import PairId
 from panel.runformat import CachePlan, Usage
-from panel.scheduler import PairId
+from panel.store.atomicio import write_json_atomic
+from panel.store.resultcache import ResultCache
 from panel.tokens import canonical_json
 
 LEDGER = "batches.json"

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from panel.records import ship_pct
+from panel.pages.records import ship_pct
 from panel.runformat import PairResult, RunManifest
 
 Kind = Literal["flip", "changed", "added", "removed"]
@@ -352,7 +352,7 @@ def format_text(d: RunDiff) -> str:
 
 
 def _md(text: str) -> str:
-    from panel.render import md_escape  # render imports records; keep diff importable alone
+    from panel.pages.render import md_escape  # render imports records; keep diff importable alone
 
     return md_escape(text)
 
@@ -391,7 +391,7 @@ def _md_ops(ops: list[WordOp]) -> str:
 
 def format_html(d: RunDiff) -> str:
     """A self-contained HTML report, rendered through the autoescaped page environment."""
-    from panel.render import html_env
+    from panel.pages.render import html_env
 
     return (
         html_env()

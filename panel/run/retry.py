@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from panel.classify import RETRYABLE
 from panel.errors import ErrorClass, UpstreamError
+from panel.providers.classify import RETRYABLE
 
 # Classes retried once at most, each with its own fix-up of the request.
 ONCE = frozenset(

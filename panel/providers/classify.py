@@ -3,7 +3,7 @@ all map to an UpstreamError with a class from panel.errors.ErrorClass.
 
 Exceptions are not uniform (api-facts.md): mid-stream resets surface as raw transport errors,
 mid-stream overloads as APIStatusError with status 200. Everything is classified here so the
-retry policy (panel.retry) decides on classes, never on exception types. The SDK exception's
+retry policy (panel.run.retry) decides on classes, never on exception types. The SDK exception's
 request is never kept: its headers hold the API key.
 """
 

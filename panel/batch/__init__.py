@@ -1,0 +1,1 @@
+"""Batch regeneration: manifests, incremental runs and the providers' batch services."""

@@ -1,0 +1,1 @@
+"""Inputs: tool files, persona files, the workspace, safe YAML, prompt templates, text safety."""

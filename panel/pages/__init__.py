@@ -1,0 +1,1 @@
+"""Pages: comparison records, rendering, run diffs and publishing."""

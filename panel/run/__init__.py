@@ -1,0 +1,1 @@
+"""The run core: engine, attempts, scheduling, retry policy, the cache plan, costs and events."""

@@ -1,0 +1,1 @@
+"""The run store: run folders, atomic writes, JSON Schemas and the result cache."""
