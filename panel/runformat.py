@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 FORMAT_VERSION = 1
 
 Status = Literal["ok", "failed", "refused"]
-RunStatus = Literal["running", "complete", "partial", "paused", "failed"]
+RunStatus = Literal["running", "complete", "paused", "failed"]
+Ttl = Literal["5m", "1h"]  # a prompt-cache entry's lifetime (api-facts.md)
+PairId = tuple[str, str]  # (tool slug, persona id)
 
 
 class _Frozen(BaseModel):
@@ -56,7 +58,7 @@ class PairResult(_Frozen):
     rubric: dict[str, str] = Field(default_factory=dict)  # question id -> answer
     strengths: list[str] = Field(default_factory=list)
     risks: list[str] = Field(default_factory=list)
-    error_class: str | None = None
+    error_class: str | None = None  # an ErrorClass value
     error: str | None = None
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = None
@@ -81,7 +83,7 @@ class Attempt(_Frozen):
     started_at: str
     ended_at: str
     outcome: Literal["ok", "error"]
-    error_class: str | None = None
+    error_class: str | None = None  # an ErrorClass value
     billed: bool
     usage: Usage | None = None
     request_id: str | None = None
@@ -121,7 +123,7 @@ class CacheSegment(_Frozen):
 class CachePlan(_Frozen):
     order: list[str]  # e.g. ["tools", "house", "persona", "tool"]
     breakpoints: list[str]
-    ttl: Literal["5m", "1h"]
+    ttl: Ttl
     min_cache_tokens: int
     segments: list[CacheSegment]
     warnings: list[str] = Field(default_factory=list)

@@ -7,13 +7,12 @@ list keyed by question id), never in a per-persona schema.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from panel.tokens import canonical_json
+from panel.digests import json_digest
 
 TOOL_NAME = "record_verdict"
 TOOL_DESCRIPTION = (
@@ -68,7 +67,7 @@ def _strip_titles(node: Any) -> None:
 
 
 def schema_digest() -> str:
-    return "sha256:" + hashlib.sha256(canonical_json(verdict_tool_schema()).encode()).hexdigest()
+    return json_digest(verdict_tool_schema())
 
 
 class VerdictProblem(ValueError):

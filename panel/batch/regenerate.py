@@ -29,9 +29,9 @@ from panel.inputs.yamlsafe import YamlInputError, load_yaml
 from panel.modeltable import model_info
 from panel.pages.records import build_record, write_record
 from panel.run import costs
-from panel.run.engine import RunOptions, run_panel, run_panel_with
+from panel.run.engine import RunOptions, run_panel
 from panel.run.events import Event, EventSink, RunOutcome, RunStarted
-from panel.runformat import Cost, PairResult
+from panel.runformat import Cost, PairResult, Ttl
 from panel.store.resultcache import KeyIndex, KeyInputs, why_requested
 from panel.store.runs import RunStore
 from panel.tokens import count_tokens
@@ -53,7 +53,7 @@ class BatchManifest(BaseModel):
     via: Via = "stream"
     runs_dir: str = "runs"
     max_tokens: int = Field(default=2048, ge=256)
-    ttl: Literal["5m", "1h"] = "5m"
+    ttl: Ttl = "5m"
     thinking: bool = False  # let models that think by default do so
 
     @field_validator("personas", mode="before")
@@ -116,7 +116,7 @@ class BatchSettings:
     via: Via
     runs_dir: Path
     max_tokens: int
-    ttl: Literal["5m", "1h"]
+    ttl: Ttl
     resume: str | None = None
     use_result_cache: bool = True
     cache_dir: Path | None = None
@@ -328,9 +328,9 @@ async def run_batch(
 
     outcome: RunOutcome
     if batch_api:
-        from panel.batch.via_api import BatchApiRun
+        from panel.batch.via_api import BatchApiLaunch
 
-        outcome = await run_panel_with(BatchApiRun, tools, options, sink, env=env)
+        outcome = await run_panel(tools, options, sink, env=env, launch=BatchApiLaunch())
     else:
         outcome = await run_panel(tools, options, sink, env=env)
     cache_dir = options.cache_dir or options.runs_dir / ".cache"

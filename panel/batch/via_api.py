@@ -23,18 +23,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from panel.digests import json_digest, utc_timestamp
 from panel.errors import ErrorClass, RunStoreError, UpstreamError
 from panel.providers.batchservices import Api, BatchService, ItemResult, open_service, unbilled
 from panel.providers.classify import RETRYABLE, RUN_FATAL, classify_exception
 from panel.run.attempts import PairState
-from panel.run.engine import _now, _PanelRun
 from panel.run.events import ReviewStarted
+from panel.run.launch import RunView
 from panel.run.retry import ONCE
-from panel.run.scheduler import PairId
-from panel.runformat import CachePlan, Usage
+from panel.runformat import CachePlan, PairId, Usage
 from panel.store.atomicio import write_json_atomic
 from panel.store.resultcache import ResultCache
-from panel.tokens import canonical_json
 
 LEDGER = "batches.json"
 CUSTOM_IDS = "custom_ids.json"
@@ -111,27 +110,28 @@ class _Submitted:
     started_at: str = ""
 
 
-class BatchApiRun(_PanelRun):
-    """A panel run whose pairs (after a streamed warm-up per persona) go through batches."""
+class BatchApiLaunch:
+    """Launch a run's pairs through batches, after a streamed warm-up per persona."""
 
     poll_initial = 5.0
     poll_max = 60.0
     control_tries = 5  # create/retrieve/results calls that got an error status
 
-    async def _schedule(
-        self, todo: list[PairId], plan: CachePlan | None, cache: ResultCache | None
+    async def launch(
+        self, run: RunView, todo: list[PairId], plan: CachePlan | None, cache: ResultCache | None
     ) -> list[PairId]:
-        self.service = open_service(self)
-        if self.provider.synthetic:
+        self.run = run
+        self.service = open_service(self.run.provider)
+        if self.run.provider.synthetic:
             self.poll_initial, self.poll_max = 0.05, 2.0
-        run_dir = self.store.path
+        run_dir = self.run.store.path
         self.ledger: Ledger = _read(run_dir / LEDGER, Ledger) or Ledger(api=self.service.api)
         self.ids: CustomIds = _read(run_dir / CUSTOM_IDS, CustomIds) or CustomIds()
         open_batches = [b for b in self.ledger.batches if not b.collected]
         waiting = {self.ids.ids[c] for b in open_batches for c in b.custom_ids if c in self.ids.ids}
         fresh = [p for p in todo if p not in waiting]
         self.track: dict[PairId, _Submitted] = {}
-        prior = Counter((a.tool_slug, a.persona) for a in self.store.iter_attempts())
+        prior = Counter((a.tool_slug, a.persona) for a in self.run.store.iter_attempts())
         for pair in todo:
             self.track[pair] = _Submitted(tries=prior[pair])
         pending: list[PairId] = []
@@ -139,16 +139,16 @@ class BatchApiRun(_PanelRun):
             # Warm the shared prefixes with one streamed request per persona: a cache entry
             # exists only once a response has begun, and batch hits are best effort.
             leaders = list({p[1]: p for p in reversed(fresh)}.values())[::-1]
-            pending += await super()._schedule(leaders, plan, cache)
+            pending += await self.run.stream(leaders, plan, cache)
             taken = set(leaders)
             fresh = [p for p in fresh if p not in taken]
-        self.batch_pricing = True
+        self.run.batch_pricing = True
         queue = fresh
         rounds = max((b.round for b in self.ledger.batches), default=0)
         while queue or open_batches:
-            if queue and self.stop_reason is None and self._over_budget():
-                self.stop_reason = f"budget of ${self.options.budget_usd:.2f} reached"
-            if queue and self.stop_reason is None:
+            if queue and self.run.stop_reason is None and self._over_budget():
+                self.run.stop_reason = f"budget of ${self.run.options.budget_usd:.2f} reached"
+            if queue and self.run.stop_reason is None:
                 rounds += 1
                 open_batches += await self._submit(queue, rounds)
                 queue = []
@@ -168,7 +168,10 @@ class BatchApiRun(_PanelRun):
         return pending
 
     def _over_budget(self) -> bool:
-        return self.options.budget_usd is not None and self.spent >= self.options.budget_usd
+        return (
+            self.run.options.budget_usd is not None
+            and self.run.spent >= self.run.options.budget_usd
+        )
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -179,8 +182,8 @@ class BatchApiRun(_PanelRun):
         size = 0
         for pair in pairs:
             t = self.track[pair]
-            request = t.state.request if t.state is not None else self._request(pair)
-            params = self.service.item_params(self.provider.build_params(request))
+            request = t.state.request if t.state is not None else self.run.request(pair)
+            params = self.service.item_params(self.run.provider.build_params(request))
             n = len(json.dumps(params)) + 200
             if chunk and (len(chunk) >= limit_n or size + n > limit_bytes):
                 yield chunk
@@ -199,22 +202,24 @@ class BatchApiRun(_PanelRun):
             }
             if new:
                 self.ids = CustomIds(ids={**self.ids.ids, **new})
-                write_json_atomic(self.store.path / CUSTOM_IDS, self.ids)
+                write_json_atomic(self.run.store.path / CUSTOM_IDS, self.ids)
             items = [(c, p) for c, (_, p) in zip(cids, chunk, strict=True)]
             batch_id = await self._control(
                 lambda items=items: self.service.submit(items), retry_unsent_only=True
             )
             del items  # the chunk's bodies are not needed any more
-            entry = LedgerEntry(id=batch_id, round=round_no, custom_ids=cids, submitted_at=_now())
+            entry = LedgerEntry(
+                id=batch_id, round=round_no, custom_ids=cids, submitted_at=utc_timestamp()
+            )
             # Recorded before any poll: a crash from here on resumes polling this batch.
             self.ledger = self.ledger.model_copy(update={"batches": [*self.ledger.batches, entry]})
-            write_json_atomic(self.store.path / LEDGER, self.ledger)
+            write_json_atomic(self.run.store.path / LEDGER, self.ledger)
             for pair, _ in chunk:
                 t = self.track[pair]
                 if t.tries == 0:
-                    self.requested += 1
-                t.started_at = _now()
-                self.emit(ReviewStarted(pair[0], pair[1], t.tries + 1))
+                    self.run.requested += 1
+                t.started_at = utc_timestamp()
+                self.run.emit(ReviewStarted(pair[0], pair[1], t.tries + 1))
             entries.append(entry)
         return entries
 
@@ -242,9 +247,9 @@ class BatchApiRun(_PanelRun):
             try:
                 return await call()
             except Exception as exc:
-                err = classify_exception(exc, provider=self.provider.name)
+                err = classify_exception(exc, provider=self.run.provider.name)
                 if err.error_class in RUN_FATAL:
-                    self.stop_reason, self.fatal = err.message, err
+                    self.run.stop_reason, self.run.fatal = err.message, err
                     if retry_unsent_only:
                         raise err from None
                     return None
@@ -277,61 +282,56 @@ class BatchApiRun(_PanelRun):
                 again.append(pair)
         missing = [(c, pair) for c, pair in expected.items() if c not in seen]
         for c, pair in missing:  # no line at all: as if it expired
-            lost = ItemResult(c, error=unbilled("missing", self.provider.name))
+            lost = ItemResult(c, error=unbilled("missing", self.run.provider.name))
             if self._handle(pair, lost, cache):
                 again.append(pair)
         return again
 
     def _handle(self, pair: PairId, item: ItemResult, cache: ResultCache | None) -> bool:
         """Record one item's outcome; True when it goes into a follow-up batch."""
-        if self.store.recorded(*pair):
+        if self.run.store.recorded(*pair):
             return False  # recorded before a crash, or reused from the cache meanwhile
         t = self.track.setdefault(pair, _Submitted())
-        state = t.state or PairState(request=self._request(pair))
+        state = t.state or PairState(request=self.run.request(pair))
         t.tries += 1
         state.attempts = t.tries
-        digest = (
-            "sha256:"
-            + hashlib.sha256(
-                canonical_json(self.provider.build_params(state.request)).encode()
-            ).hexdigest()
-        )
+        digest = json_digest(self.run.provider.build_params(state.request))
         error = item.error
         if item.completed is not None:
             try:
-                state.verdict = self._validate(pair, item.completed, state)
+                state.verdict = self.run.validate(pair, item.completed, state)
             except UpstreamError as exc:
                 error = exc
         if error is None:
             assert item.completed is not None
-            self._record_attempt(
+            self.run.record_attempt(
                 pair,
                 state,
                 state.request,
                 digest,
-                t.started_at or _now(),
+                t.started_at or utc_timestamp(),
                 item.completed.usage,
                 None,
             )
-            self._finish_pair(pair, state, cache)
+            self.run.finish_pair(pair, state, cache)
             self.track.pop(pair, None)
             return False
         usage = Usage(**error.usage) if error.usage else None
-        self._record_attempt(
-            pair, state, state.request, digest, t.started_at or _now(), usage, error
+        self.run.record_attempt(
+            pair, state, state.request, digest, t.started_at or utc_timestamp(), usage, error
         )
         state.last_error = error
         klass = error.error_class
         if klass in RUN_FATAL:
-            self.stop_reason, self.fatal = error.message, error
+            self.run.stop_reason, self.run.fatal = error.message, error
             return True  # left for the caller to list as pending
         retry = klass in RETRYABLE or (klass in ONCE and klass not in t.once)
-        if retry and t.tries < self.options.retry.max_attempts:
+        if retry and t.tries < self.run.options.retry.max_attempts:
             t.once = t.once | ({klass} if klass in ONCE else set())
             state.prepare_next()
             t.state = state
             return True
-        self._finish_pair(pair, state, cache, error=error)
+        self.run.finish_pair(pair, state, cache, error=error)
         self.track.pop(pair, None)
         return False
 
@@ -341,7 +341,7 @@ class BatchApiRun(_PanelRun):
             for b in self.ledger.batches
         ]
         self.ledger = self.ledger.model_copy(update={"batches": batches})
-        write_json_atomic(self.store.path / LEDGER, self.ledger)
+        write_json_atomic(self.run.store.path / LEDGER, self.ledger)
 
 
 async def _first_and_rest(items: AsyncIterator[ItemResult]) -> AsyncIterator[ItemResult]:
@@ -358,7 +358,7 @@ async def _first_and_rest(items: AsyncIterator[ItemResult]) -> AsyncIterator[Ite
 
 
 __all__ = [
-    "BatchApiRun",
+    "BatchApiLaunch",
     "BatchService",
     "CustomIds",
     "ItemResult",

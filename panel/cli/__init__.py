@@ -1,43 +1,105 @@
 """The command line: a thin client of the library.
 
-Each command lives in its own module and registers itself on the app; a command parses
+Each command lives in its own module and registers itself on a Typer app; a command parses
 options, calls one library function, renders, and maps PanelError to an exit code here.
+
+Commands load lazily: `panel --help` lists them from the short help below without importing
+any of them, and `panel X` imports only `panel.cli.X` (and what X needs). The SDKs, the
+engine and the page templates therefore cost nothing to commands that never touch them.
+tests/test_public_api.py checks that every short help here is the command's own first line.
 """
 
 from __future__ import annotations
 
 import sys
 from importlib import import_module
+from typing import Annotated, Any
 
 import typer
+import typer._click as click  # typer vendors click: its classes, not the click package's
+from typer.core import TyperCommand, TyperGroup
 
+from panel import __version__
 from panel.errors import PanelError
+
+# Command name → its one-line help, in --help order. The module is panel.cli.<name>, and it
+# defines register(app).
+COMMANDS: dict[str, str] = {
+    "run": "Run every persona on every tool; stream the verdicts; write runs/RUN_ID/.",
+    "compare": 'Build and render "A vs B": HTML, Markdown and JSON, running the panel for what '
+    "is missing.",
+    "batch": "Run the panel over a manifest's tools, reusing unchanged verdicts; build its "
+    "comparisons.",
+    "diff": "Show what changed between two runs, persona by persona, and why.",
+    "publish": "Publish a run's comparison pages, atomically, gated on flips against the live "
+    "site.",
+    "personas": "List, show and lint persona files.",
+    "emulator": "Serve the emulator; prints listening on http://HOST:PORT once ready.",
+}
+
+_SETTINGS: dict[str, Any] = {
+    "add_completion": False,
+    "pretty_exceptions_enable": False,
+    "rich_markup_mode": "markdown",  # docstrings reflow as paragraphs
+}
+
+
+def command_app(name: str) -> typer.Typer:
+    """A Typer app holding just the command `name` (imports its module)."""
+    sub = typer.Typer(**_SETTINGS)
+    import_module(f"panel.cli.{name}").register(sub)
+    return sub
+
+
+class _LazyGroup(TyperGroup):
+    """A click group that imports a command's module only when that command runs."""
+
+    _listing = False  # while the group's own help is drawn: stand-ins carrying the short help
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        if self._listing:
+            return TyperCommand(cmd_name, help=COMMANDS[cmd_name])
+        group = typer.main.get_group(command_app(cmd_name))
+        return group.get_command(ctx, cmd_name)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     name="panel",
+    cls=_LazyGroup,
     help="Reviewer-panel verdicts for software tools: run a panel, compare, diff, publish.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",  # docstrings reflow as paragraphs
+    **_SETTINGS,
 )
 
-# Command modules, in --help order. Each defines register(app).
-_COMMANDS = ["run", "compare", "batch", "diff", "publish", "personas", "emulator"]
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"panel {__version__}")
+        raise typer.Exit
 
 
-def _register_all() -> None:
-    for name in _COMMANDS:
-        try:
-            module = import_module(f"panel.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"panel.cli.{name}":
-                continue  # command not built yet
-            raise
-        module.register(app)
-
-
-_register_all()
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Reviewer-panel verdicts for software tools: run a panel, compare, diff, publish."""
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
@@ -83,6 +82,8 @@ def show_cmd(
     for q in p.rubric:
         table.add_row(q.id, q.question)
     console.print(table)
+    from rich.markdown import Markdown  # markdown-it is slow to import; only `show` needs it
+
     console.print(Markdown(p.body))
 
 

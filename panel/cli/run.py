@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -100,9 +100,6 @@ def run(
         render_summary(Console(), outcome)
     bad = outcome.pending or loaded.errors or any(r.status == "failed" for r in outcome.results)
     raise typer.Exit(1 if bad else 0)
-
-
-_Ttl = Literal["5m", "1h"]
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 from panel.emulator import anthropic_reply as ar
 from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
 from panel.emulator.latency import Pacer, latency_plan
-from panel.emulator.promptcache import CacheControlError, CacheResult, anthropic_blocks
+from panel.emulator.promptcache import CacheControlError, CacheResult
 from panel.emulator.ratelimit import anthropic_headers
 from panel.emulator.sse import (
     SSE_HEADERS,
@@ -25,6 +25,7 @@ from panel.emulator.sse import (
 )
 from panel.emulator.state import EmulatorState, cost_usd
 from panel.modeltable import ModelInfo, model_info
+from panel.providers.cacheblocks import anthropic_blocks
 
 VERSIONS = ("2023-06-01", "2026-10-21")
 SAMPLING = ("temperature", "top_p", "top_k")

@@ -31,15 +31,12 @@ from panel.emulator import anthropic_api, openai_api
 from panel.emulator import anthropic_reply as ar
 from panel.emulator.exchange import Api, BadRequest, Exchange
 from panel.emulator.faults import CONTENT, choose_fault
-from panel.emulator.promptcache import (
-    CacheControlError,
-    CacheResult,
-    anthropic_blocks,
-    openai_blocks,
-)
+from panel.emulator.promptcache import CacheControlError, CacheResult
 from panel.emulator.sse import anthropic_error_body, derived_id, random_id
 from panel.emulator.state import Behaviour, EmulatorState, cost_usd
 from panel.modeltable import ModelInfo
+from panel.providers.cacheblocks import anthropic_blocks, openai_blocks
+from panel.runformat import Ttl
 from panel.tokens import canonical_json
 
 WAVE = 8
@@ -131,7 +128,7 @@ class _Work:
     error: tuple[int, str, str, str | None] | None = None  # status, type, message, code
 
 
-def _auto_ttl(body: dict[str, Any]) -> Literal["5m", "1h"] | None:
+def _auto_ttl(body: dict[str, Any]) -> Ttl | None:
     cc = body.get("cache_control")
     if not isinstance(cc, dict):
         return None

@@ -45,12 +45,6 @@ class Fault:
     name: str
     arg: str | None = None
 
-    def arg_float(self, default: float) -> float:
-        try:
-            return float(self.arg) if self.arg is not None else default
-        except ValueError:
-            return default
-
 
 @dataclass(frozen=True)
 class FaultRule:

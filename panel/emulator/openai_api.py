@@ -20,7 +20,7 @@ from panel.emulator import anthropic_reply as ar
 from panel.emulator.anthropic_api import GARBAGE, HTML_500, PING_EVERY_S
 from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
 from panel.emulator.latency import Pacer, latency_plan
-from panel.emulator.promptcache import CacheResult, openai_blocks
+from panel.emulator.promptcache import CacheResult
 from panel.emulator.ratelimit import openai_headers
 from panel.emulator.sse import (
     SSE_HEADERS,
@@ -32,6 +32,7 @@ from panel.emulator.sse import (
 )
 from panel.emulator.state import EmulatorState, cost_usd
 from panel.modeltable import ModelInfo, model_info
+from panel.providers.cacheblocks import openai_blocks
 
 Chunk = tuple[ar.Tag, bytes, int]
 _MIDSTREAM_MESSAGE = "The server had an error while processing your request. Sorry about that!"

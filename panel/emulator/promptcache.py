@@ -42,31 +42,23 @@ import itertools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from panel.modeltable import ModelInfo
-from panel.tokens import canonical_json, count_json_tokens, count_tokens
+from panel.providers.cacheblocks import (
+    LOOKBACK_BLOCKS,
+    MAX_BREAKPOINTS,
+    TTL_SECONDS,
+    CacheBlock,
+)
+from panel.runformat import Ttl
 
-Ttl = Literal["5m", "1h"]
-Level = Literal["tools", "system", "messages"]
-
-TTL_SECONDS: dict[str, float] = {"5m": 300.0, "1h": 3600.0}
-MAX_BREAKPOINTS = 4
-LOOKBACK_BLOCKS = 20
 OPENAI_TTL: Ttl = "5m"
 _SWEEP_EVERY = 256
 
 
 class CacheControlError(ValueError):
     """The request's cache_control is invalid (the HTTP layer answers 400 with the message)."""
-
-
-@dataclass(frozen=True)
-class CacheBlock:
-    digest: str
-    tokens: int
-    ttl: Ttl | None
-    level: Level
 
 
 @dataclass(frozen=True)
@@ -80,97 +72,6 @@ class CacheResult:
     @property
     def write_tokens(self) -> int:
         return self.write_5m_tokens + self.write_1h_tokens
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
-
-
-def _without_cache_control(block: Any) -> Any:
-    if isinstance(block, dict):
-        return {k: v for k, v in block.items() if k != "cache_control"}
-    return block
-
-
-def _ttl_of(block: Any) -> Ttl | None:
-    if not isinstance(block, dict):
-        return None
-    cc = block.get("cache_control")
-    if not isinstance(cc, dict):
-        return None
-    return "1h" if cc.get("ttl") == "1h" else "5m"
-
-
-def _block_tokens(block: Any) -> int:
-    if isinstance(block, str):
-        return count_tokens(block)
-    if (
-        isinstance(block, dict)
-        and block.get("type") == "text"
-        and isinstance(block.get("text"), str)
-    ):
-        return count_tokens(block["text"])
-    return count_json_tokens(_without_cache_control(block))
-
-
-def anthropic_blocks(body: dict[str, Any]) -> list[CacheBlock]:
-    """Cut a Messages API body into cache blocks: tools, then system, then message content."""
-    blocks: list[CacheBlock] = []
-    for tool in body.get("tools") or []:
-        blocks.append(
-            CacheBlock(
-                _digest({"tool": _without_cache_control(tool)}),
-                count_json_tokens(_without_cache_control(tool)),
-                _ttl_of(tool),
-                "tools",
-            )
-        )
-    system = body.get("system")
-    system_blocks: list[Any] = [system] if isinstance(system, str) else list(system or [])
-    for block in system_blocks:
-        blocks.append(
-            CacheBlock(
-                _digest({"system": _without_cache_control(block)}),
-                _block_tokens(block),
-                _ttl_of(block),
-                "system",
-            )
-        )
-    # Both settings sit in front of the messages on the server, so a change in either one
-    # invalidates the messages part but leaves tools and system readable.
-    messages_context = {"tool_choice": body.get("tool_choice"), "thinking": body.get("thinking")}
-    for message in body.get("messages") or []:
-        content = message.get("content")
-        parts: list[Any] = [content] if isinstance(content, str) else list(content or [])
-        for i, part in enumerate(parts):
-            # Role and message boundary are part of the content the model sees.
-            key = {
-                "role": message.get("role"),
-                "first": i == 0,
-                "block": _without_cache_control(part),
-                "context": messages_context,
-            }
-            blocks.append(CacheBlock(_digest(key), _block_tokens(part), _ttl_of(part), "messages"))
-    return blocks
-
-
-def openai_blocks(body: dict[str, Any]) -> list[CacheBlock]:
-    """Cut a Chat Completions body into cache blocks: the tools list, then each message."""
-    blocks: list[CacheBlock] = []
-    tools = body.get("tools")
-    if tools:
-        blocks.append(
-            CacheBlock(_digest({"tools": tools}), count_json_tokens(tools), None, "tools")
-        )
-    for message in body.get("messages") or []:
-        content = message.get("content")
-        extra = {k: v for k, v in message.items() if k not in ("role", "content")}
-        tokens = count_tokens(content) if isinstance(content, str) else count_json_tokens(content)
-        if extra:  # tool_calls, tool_call_id, name: structured, counted as JSON
-            tokens += count_json_tokens(extra)
-        level: Level = "system" if message.get("role") in ("system", "developer") else "messages"
-        blocks.append(CacheBlock(_digest({"message": message}), tokens, None, level))
-    return blocks
 
 
 def _prefix_keys(model: ModelInfo, blocks: Sequence[CacheBlock]) -> list[str]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from panel.digests import digest
 from panel.errors import ConfigError, PersonaError
 from panel.inputs.yamlsafe import YamlInputError, decode_utf8, load_yaml
 
@@ -37,11 +37,6 @@ class Persona(BaseModel):
     @property
     def rubric_ids(self) -> list[str]:
         return [q.id for q in self.rubric]
-
-
-class PersonaSet(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    personas: list[Persona] = Field(default_factory=list)  # in display order
 
 
 # --- loading and linting ---------------------------------------------------------------------
@@ -147,7 +142,7 @@ def _parse(path: Path) -> tuple[Persona | None, list[LintIssue]]:
                 **front,
                 "body": body,
                 "path": str(path),
-                "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
+                "digest": digest(data),
             }
         )
     except ValidationError as exc:

@@ -18,6 +18,7 @@ from pathlib import Path
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from panel.digests import digest
 from panel.errors import TemplateError
 from panel.inputs.personas import Persona, RubricQuestion
 from panel.inputs.textsafety import neutralise_delimiters
@@ -134,10 +135,6 @@ class PromptSet:
         self._render("persona.j2", {"persona": _PROBE_PERSONA})
         self._render("tool.j2", self._tool_vars(_PROBE_TOOL))
 
-    @classmethod
-    def load(cls, dirs: Sequence[Path]) -> PromptSet:
-        return cls(dirs)
-
     @staticmethod
     def _house_vars() -> dict[str, object]:
         return {
@@ -160,10 +157,7 @@ class PromptSet:
 
     def template_digests(self) -> dict[str, str]:
         """``{"house.j2": "sha256:…", …}`` of each template's source."""
-        return {
-            name: "sha256:" + hashlib.sha256(src.encode()).hexdigest()
-            for name, src in self._sources.items()
-        }
+        return {name: digest(src) for name, src in self._sources.items()}
 
     def render_house(self) -> str:
         return self.house

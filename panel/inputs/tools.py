@@ -6,7 +6,6 @@ Loading (safe YAML, size cap, errors with path:line:col and field) lives in load
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from panel.digests import digest
 from panel.errors import ToolFileError
 from panel.inputs.textsafety import strip_invisible
 from panel.inputs.yamlsafe import MAX_YAML_BYTES, YamlInputError, load_yaml
@@ -210,7 +210,7 @@ def parse_tool_file(
             f"(limit {max_description_tokens:,}); shorten it",
             "description",
         )
-    return spec, "sha256:" + hashlib.sha256(data).hexdigest(), warnings
+    return spec, digest(data), warnings
 
 
 def _describe(exc: ValidationError) -> tuple[str, str]:

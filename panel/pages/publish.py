@@ -8,7 +8,6 @@ says which run is live, so `panel diff RUN` (one argument) diffs against what re
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import shutil
@@ -18,10 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from panel.digests import digest
 from panel.errors import PublishError, RunStoreError
+from panel.inputs.yamlsafe import YamlInputError, load_yaml
 from panel.pages.diff import RunDiff, RunSide, compare_runs
 from panel.pages.records import ComparisonRecord, read_records, record_json, write_atomic
 from panel.pages.render import write_index, write_pages
@@ -79,14 +79,14 @@ def load_approvals(path: Path) -> list[Approval]:
         raw = path.read_bytes()
     except OSError as exc:
         raise PublishError(f"{path}: cannot read approvals file: {exc.strerror}") from None
-    if len(raw) > APPROVALS_MAX_BYTES:
-        raise PublishError(f"{path}: approvals file is over {APPROVALS_MAX_BYTES} bytes")
     try:
-        data: Any = yaml.safe_load(raw.decode("utf-8"))
+        data: Any = load_yaml(raw, max_bytes=APPROVALS_MAX_BYTES).data
         if not isinstance(data, list):
             raise ValueError("expected a list of entries like '- tool: SLUG' / '  persona: ID'")
         return [Approval.model_validate(item) for item in data]
-    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
+    except YamlInputError as exc:
+        raise PublishError(f"{path}: invalid approvals file: {exc.message}") from None
+    except ValueError as exc:
         raise PublishError(f"{path}: invalid approvals file: {exc}") from None
 
 
@@ -115,10 +115,6 @@ def _refusal(run_id: str, previous: str, diff: RunDiff, missing: list[Approval],
         "--accept-flips, or list them in an approvals file (--approvals FILE) as:\n"
         + "".join(f"  - tool: {m.tool}\n    persona: {m.persona}\n" for m in missing[:3])
     ).rstrip()
-
-
-def _digest(record: ComparisonRecord) -> str:
-    return "sha256:" + hashlib.sha256(record_json(record).encode("utf-8")).hexdigest()
 
 
 def render_site(
@@ -194,7 +190,7 @@ def publish_records(
         runs_dir=str(runs_dir),
         published_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
         previous_run_id=previous[0].run_id if previous else None,
-        records={r.slug: _digest(r) for r in records},
+        records={r.slug: digest(record_json(r)) for r in records},
         accepted_flips=flips,
     )
     swap_in(site, lambda folder: render_site(folder, records, state, write_page=write_page))

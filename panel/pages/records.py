@@ -13,12 +13,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.errors import InputError
 from panel.inputs.personas import Persona
 from panel.inputs.tools import LoadedTool
+from panel.inputs.yamlsafe import YamlInputError, load_yaml
 from panel.runformat import PairResult, RunManifest
 from panel.store.atomicio import write_bytes_atomic
 
@@ -234,18 +234,17 @@ def load_votes(path: Path) -> dict[str, int]:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read votes file: {exc.strerror}") from None
-    if len(raw) > VOTES_MAX_BYTES:
-        raise InputError(f"{path}: votes file is over {VOTES_MAX_BYTES} bytes")
     try:
-        data: Any = yaml.safe_load(raw.decode("utf-8"))  # JSON is YAML
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a YAML/JSON votes file: {exc}") from None
+        data: Any = load_yaml(raw, max_bytes=VOTES_MAX_BYTES).data  # JSON is YAML
+    except YamlInputError as exc:
+        raise InputError(f"{path}: not a YAML/JSON votes file: {exc.message}") from None
+    # The safe loader keeps every scalar a string: a count is a string of digits.
     if not isinstance(data, dict) or not all(
-        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        isinstance(k, str) and isinstance(v, str) and v.isascii() and v.isdigit()
         for k, v in data.items()
     ):
         raise InputError(f"{path}: expected a mapping of tool name -> non-negative integer votes")
-    return dict(data)
+    return {k: int(v) for k, v in data.items()}
 
 
 def record_slug(a: str, b: str) -> str:

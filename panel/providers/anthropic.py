@@ -11,10 +11,7 @@ The SDK's own retries are off (max_retries=0): panel.run.retry is the one retry 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
-
-import anthropic
-import httpx2
+from typing import TYPE_CHECKING, Any
 
 from panel.errors import ErrorClass, UpstreamError
 from panel.modeltable import ModelInfo, model_info
@@ -31,6 +28,10 @@ from panel.providers.partial import PartialArgs
 from panel.providers.streaming import require_event_stream, with_idle_timeout
 from panel.runformat import Usage
 from panel.verdict import TOOL_DESCRIPTION, TOOL_NAME
+
+if TYPE_CHECKING:  # the SDK is imported when a provider opens its client, not before
+    import anthropic
+    import httpx2
 
 
 class AnthropicProvider:
@@ -52,6 +53,9 @@ class AnthropicProvider:
         self.info: ModelInfo | None = model_info(model)
         self.synthetic = synthetic
         self.idle_timeout = idle_timeout
+        import anthropic
+        import httpx2
+
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key,
             base_url=base_url,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from panel.modeltable import ModelInfo
-from panel.runformat import Usage
+from panel.runformat import Ttl, Usage
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class VerdictRequest:
     parts: PromptParts
     tool_schema: dict[str, Any]
     max_tokens: int = 2048
-    cache_ttl: Literal["5m", "1h"] = "5m"
+    cache_ttl: Ttl = "5m"
     extra_headers: dict[str, str] = field(default_factory=dict)
     reask: Reask | None = None
     thinking: bool = False  # False: turn thinking off where the model allows it

@@ -13,12 +13,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import anthropic
-import openai
-
 from panel.errors import ConfigError, ErrorClass, UpstreamError
 from panel.providers.anthropic import AnthropicProvider
-from panel.providers.base import StreamCompleted
+from panel.providers.base import Provider, StreamCompleted
 from panel.providers.classify import parse_tool_json, truncated
 from panel.providers.openai import OpenAIProvider
 from panel.runformat import Usage
@@ -26,7 +23,9 @@ from panel.tokens import canonical_json
 from panel.verdict import TOOL_NAME
 
 if TYPE_CHECKING:
-    from panel.run.engine import _PanelRun
+    import anthropic
+    import openai
+
 
 Api = Literal["anthropic", "openai"]
 
@@ -299,9 +298,8 @@ class OpenAIBatches:
         return ItemResult(cid, completed=done)
 
 
-def open_service(run: _PanelRun) -> BatchService:
-    """The batch service behind the run's provider (its SDK client, same key and base URL)."""
-    p = run.provider
+def open_service(p: Provider) -> BatchService:
+    """The batch service behind a provider (its SDK client, same key and base URL)."""
     if isinstance(p, AnthropicProvider) and p.name in ("anthropic", "emulator"):
         return AnthropicBatches(p.client, p.name)
     if isinstance(p, OpenAIProvider) and p.name in ("openai", "emulator"):

@@ -10,22 +10,15 @@ request is never kept: its headers hold the API key.
 from __future__ import annotations
 
 import json
+import sys
 from email.utils import parsedate_to_datetime
-from typing import Any
-
-import anthropic
-import httpx2
-import openai
-
-try:  # plain httpx is optional: some compatible clients still raise its exceptions
-    import httpx
-
-    _HTTPX_TIMEOUTS: tuple[type[BaseException], ...] = (httpx.TimeoutException,)
-    _HTTPX_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError,)
-except ImportError:  # pragma: no cover
-    _HTTPX_TIMEOUTS = _HTTPX_ERRORS = ()
+from typing import TYPE_CHECKING, Any
 
 from panel.errors import ErrorClass, UpstreamError
+
+if TYPE_CHECKING:
+    import anthropic
+    import openai
 
 # Classes the retry policy may retry. Everything else is terminal for the pair or the run.
 RETRYABLE = frozenset(
@@ -42,22 +35,31 @@ RETRYABLE = frozenset(
 # Classes that stop the whole run: nothing else will succeed either.
 RUN_FATAL = frozenset({ErrorClass.AUTH, ErrorClass.SPEND_CAP})
 
-_TRANSPORT_TIMEOUTS: tuple[type[BaseException], ...] = (httpx2.TimeoutException, *_HTTPX_TIMEOUTS)
-_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx2.TransportError, *_HTTPX_ERRORS)
-_STATUS_ERRORS = (anthropic.APIStatusError, openai.APIStatusError)
-_CONNECTION_ERRORS = (anthropic.APIConnectionError, openai.APIConnectionError)
-_TIMEOUT_ERRORS = (anthropic.APITimeoutError, openai.APITimeoutError)
+
+def _types(modules: tuple[str, ...], attr: str) -> tuple[type[BaseException], ...]:
+    """`attr` of each SDK or transport module that is already imported.
+
+    The SDKs are imported lazily, when a provider opens its client: an exception can only be an
+    SDK's if that SDK is loaded, so the classifier never imports one itself (panel's start-up
+    cost stays out of commands that never talk to a provider). Plain httpx is optional: some
+    compatible clients still raise its exceptions.
+    """
+    return tuple(getattr(sys.modules[m], attr) for m in modules if m in sys.modules)
+
+
+_SDKS = ("anthropic", "openai")
+_TRANSPORTS = ("httpx2", "httpx")
 
 
 def classify_exception(exc: BaseException, *, provider: str) -> UpstreamError:
     """Map any exception raised while calling a provider to an UpstreamError."""
     if isinstance(exc, UpstreamError):
         return exc
-    if isinstance(exc, _STATUS_ERRORS):
-        return _classify_status(exc, provider=provider)
-    if isinstance(exc, _TIMEOUT_ERRORS + _TRANSPORT_TIMEOUTS):
+    if isinstance(exc, _types(_SDKS, "APIStatusError")):
+        return _classify_status(exc, provider=provider)  # type: ignore[arg-type]
+    if isinstance(exc, _types(_SDKS, "APITimeoutError") + _types(_TRANSPORTS, "TimeoutException")):
         return UpstreamError(ErrorClass.TIMEOUT, f"{provider}: request timed out")
-    if isinstance(exc, _CONNECTION_ERRORS + _TRANSPORT_ERRORS):
+    if isinstance(exc, _types(_SDKS, "APIConnectionError") + _types(_TRANSPORTS, "TransportError")):
         cause = exc.__cause__ or exc
         return UpstreamError(
             ErrorClass.CONNECTION, f"{provider}: connection failed ({type(cause).__name__})"

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any, Literal
-
-import httpx2
-import openai
+from typing import TYPE_CHECKING, Any, Literal
 
 from panel.errors import ErrorClass, UpstreamError
 from panel.modeltable import ModelInfo, model_info
@@ -31,6 +28,10 @@ from panel.providers.partial import PartialArgs
 from panel.providers.streaming import require_event_stream, with_idle_timeout
 from panel.runformat import Usage
 from panel.verdict import TOOL_DESCRIPTION, TOOL_NAME
+
+if TYPE_CHECKING:  # the SDK is imported when a provider opens its client, not before
+    import httpx2
+    import openai
 
 Flavour = Literal["openai", "openrouter", "compatible"]
 
@@ -56,6 +57,9 @@ class OpenAIProvider:
         self.info: ModelInfo | None = model_info(model)
         self.synthetic = synthetic
         self.idle_timeout = idle_timeout
+        import httpx2
+        import openai
+
         self._client = openai.AsyncOpenAI(
             api_key=api_key or "unused",  # local compatible servers take any key
             base_url=base_url,
@@ -110,6 +114,8 @@ class OpenAIProvider:
         return params
 
     async def stream_verdict(self, request: VerdictRequest) -> AsyncIterator[StreamEvent]:
+        import openai
+
         params = self.build_params(request)
         params.pop("stream")
         try:

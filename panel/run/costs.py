@@ -24,12 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from panel.modeltable import ModelInfo, Prices
-from panel.runformat import CachePlan, CacheStats, Cost, Usage
+from panel.runformat import CachePlan, CacheStats, Cost, Ttl, Usage
 
-Ttl = Literal["5m", "1h"]
 BATCH_FACTOR = 0.5
 _PER_TOKEN = 1e-6  # prices are per million tokens
 

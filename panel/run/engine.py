@@ -15,17 +15,16 @@ recorded.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import ValidationError
 
+from panel.digests import json_digest, utc_timestamp
 from panel.errors import ConfigError, ErrorClass, RunStoreError, UpstreamError
 from panel.inputs.personas import Persona, load_personas, select_personas
 from panel.inputs.prompts import PromptSet, load_prompts, render_prompt
@@ -54,18 +53,21 @@ from panel.run.events import (
     RunStarted,
     VerdictDelta,
 )
+from panel.run.launch import LaunchStrategy
 from panel.run.planning import build_cache_plan
 from panel.run.retry import PairRetry, PauseGate, RetryLimits, RunPaused
-from panel.run.scheduler import AdaptiveLimit, CacheAwareScheduler, PairId
+from panel.run.scheduler import AdaptiveLimit, CacheAwareScheduler
 from panel.runformat import (
     Attempt,
     CachePlan,
     Cost,
     InputDigest,
     Inputs,
+    PairId,
     PairResult,
     RunManifest,
     RunStatus,
+    Ttl,
     Usage,
 )
 from panel.store.resultcache import ResultCache, digest_settings, pair_key_for
@@ -94,7 +96,7 @@ class RunOptions:
     cwd: Path | None = None  # workspace for personas/ and prompts/ overrides
     concurrency: int = 8
     max_tokens: int = 2048
-    cache_ttl: Literal["5m", "1h"] = "5m"
+    cache_ttl: Ttl = "5m"
     use_result_cache: bool = True
     cache_dir: Path | None = None  # default: <runs_dir>/.cache
     retry: RetryLimits = field(default_factory=RetryLimits)
@@ -111,34 +113,19 @@ class RunOptions:
     thinking: bool = False  # let models think (their default); off: disabled where allowed
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _digest(value: Any) -> str:
-    return "sha256:" + hashlib.sha256(canonical_json(value).encode()).hexdigest()
-
-
 async def run_panel(
     tools: Sequence[LoadedTool],
     options: RunOptions,
     on_event: EventSink | None = None,
     *,
     env: dict[str, str] | None = None,
+    launch: LaunchStrategy | None = None,
 ) -> RunOutcome:
-    """Run every persona on every tool; record the run; return what happened."""
-    return await run_panel_with(_PanelRun, tools, options, on_event, env=env)
+    """Run every persona on every tool; record the run; return what happened.
 
-
-async def run_panel_with(
-    run_class: type[_PanelRun],
-    tools: Sequence[LoadedTool],
-    options: RunOptions,
-    on_event: EventSink | None = None,
-    *,
-    env: dict[str, str] | None = None,
-) -> RunOutcome:
-    """`run_panel` with another scheduling strategy (a _PanelRun subclass, e.g. the batch APIs)."""
+    `launch` sends the pairs (default: streamed through the cache-aware scheduler; the batch
+    services are another strategy, panel.batch.via_api.BatchApiLaunch).
+    """
     spec = parse_model(options.model, env if env is not None else os.environ)
     personas = select_personas(load_personas(persona_dirs(options.cwd)), options.personas)
     prompts = load_prompts(prompt_dirs(options.cwd))
@@ -152,7 +139,8 @@ async def run_panel_with(
         base_url=options.base_url,
         idle_timeout=options.idle_timeout,
     ) as provider:
-        run = run_class(tools, personas, prompts, provider, spec, options, on_event)
+        run = _PanelRun(tools, personas, prompts, provider, spec, options, on_event)
+        run.launcher = launch
         return await run.execute()
 
 
@@ -195,6 +183,7 @@ class _PanelRun:
         self.results: list[PairResult] = []
         self.requested = 0
         self.breakpoints: dict[str, frozenset[Literal["house", "persona"]]] = {}
+        self.launcher: LaunchStrategy | None = None
 
     def _settings(self) -> dict[str, str | int | float | bool | None]:
         s: dict[str, str | int | float | bool | None] = {
@@ -232,8 +221,8 @@ class _PanelRun:
         pairs_total = len(self.tools) * len(self.personas)
         manifest = RunManifest(
             run_id="pending",
-            created_at=_now(),
-            updated_at=_now(),
+            created_at=utc_timestamp(),
+            updated_at=utc_timestamp(),
             status="running",
             model=str(self.spec),
             provider=self.provider.name,
@@ -288,7 +277,10 @@ class _PanelRun:
                 notes,
             )
         )
-        pending = await self._schedule(todo, plan, cache)
+        if self.launcher is None:
+            pending = await self.stream(todo, plan, cache)
+        else:
+            pending = list(await self.launcher.launch(self, todo, plan, cache))
         if cache is not None:
             cache.close()
         manifest = self._finish_manifest(store, plan, pending, notes)
@@ -337,7 +329,7 @@ class _PanelRun:
         firsts: dict[str, PairId] = {}
         for pair in todo:
             firsts.setdefault(pair[1], pair)
-        samples = [self._request(pair) for pair in firsts.values()]
+        samples = [self.request(pair) for pair in firsts.values()]
         return build_cache_plan(
             self.provider, self.info, samples, self.options.cache_ttl, counts=per_persona
         )
@@ -353,7 +345,7 @@ class _PanelRun:
             self.info, usage, ttl=self.options.cache_ttl, batch=self.batch_pricing
         )
 
-    def _request(self, pair: PairId) -> VerdictRequest:
+    def request(self, pair: PairId) -> VerdictRequest:
         tool, persona = self.tools[pair[0]], self.personas[pair[1]]
         return VerdictRequest(
             breakpoints=self.breakpoints.get(persona.id, frozenset({"house", "persona"})),
@@ -366,7 +358,7 @@ class _PanelRun:
             cache_ttl=self.options.cache_ttl,
         )
 
-    async def _schedule(
+    async def stream(
         self, todo: list[PairId], plan: CachePlan | None, cache: ResultCache | None
     ) -> list[PairId]:
         cacheable = {
@@ -406,7 +398,7 @@ class _PanelRun:
         self, pair: PairId, scheduler: CacheAwareScheduler, cache: ResultCache | None
     ) -> bool:
         """Review one pair to a terminal result; False when the run stopped before that."""
-        base = self._request(pair)
+        base = self.request(pair)
         retry = PairRetry(self.options.retry, self.gate)
         state = PairState(request=base)
         self.requested += 1
@@ -429,12 +421,12 @@ class _PanelRun:
                 self.stop_reason = exc.message
                 self.fatal = exc
                 return False
-            self._finish_pair(pair, state, cache, error=exc)
+            self.finish_pair(pair, state, cache, error=exc)
         else:
-            self._finish_pair(pair, state, cache)
+            self.finish_pair(pair, state, cache)
         return True
 
-    def _finish_pair(
+    def finish_pair(
         self,
         pair: PairId,
         state: PairState,
@@ -458,8 +450,8 @@ class _PanelRun:
         state.prepare_next()
         state.attempts += 1
         request = state.request
-        params_digest = _digest(self.provider.build_params(request))
-        started_at = _now()
+        params_digest = json_digest(self.provider.build_params(request))
+        started_at = utc_timestamp()
         self.emit(ReviewStarted(pair[0], pair[1], state.attempts))
         completed: StreamCompleted | None = None
         try:
@@ -471,12 +463,12 @@ class _PanelRun:
                 else:
                     completed = event
             assert completed is not None
-            state.verdict = self._validate(pair, completed, state)
+            state.verdict = self.validate(pair, completed, state)
         except UpstreamError as exc:
             usage = Usage(**exc.usage) if exc.usage else None
             if exc.error_class is ErrorClass.RATE_LIMITED:
                 self.limit.rate_limited()
-            self._record_attempt(pair, state, request, params_digest, started_at, usage, exc)
+            self.record_attempt(pair, state, request, params_digest, started_at, usage, exc)
             state.last_error = exc
             if exc.error_class in (
                 ErrorClass.RATE_LIMITED,
@@ -486,9 +478,9 @@ class _PanelRun:
                 self.emit(ReviewRetrying(pair[0], pair[1], exc.error_class.value, exc.message))
             raise
         state.last_error = None
-        self._record_attempt(pair, state, request, params_digest, started_at, completed.usage, None)
+        self.record_attempt(pair, state, request, params_digest, started_at, completed.usage, None)
 
-    def _validate(self, pair: PairId, completed: StreamCompleted, state: PairState) -> Verdict:
+    def validate(self, pair: PairId, completed: StreamCompleted, state: PairState) -> Verdict:
         persona = self.personas[pair[1]]
         try:
             return validate_verdict(completed.tool_input, persona.rubric_ids)
@@ -510,7 +502,7 @@ class _PanelRun:
                 raw_text=canonical_json(completed.tool_input),
             ) from None
 
-    def _record_attempt(
+    def record_attempt(
         self,
         pair: PairId,
         state: PairState,
@@ -535,7 +527,7 @@ class _PanelRun:
                 request_digest=request_digest,
                 attempt=state.attempts,
                 started_at=started_at,
-                ended_at=_now(),
+                ended_at=utc_timestamp(),
                 outcome="error" if error else "ok",
                 error_class=error.error_class.value if error else None,
                 billed=billed,
@@ -557,7 +549,7 @@ class _PanelRun:
             pair_key=self._pair_key(pair),
             synthetic=self.provider.synthetic,
             model=str(self.spec),
-            finished_at=_now(),
+            finished_at=utc_timestamp(),
             canaries=self.options.canaries,
         )
 
@@ -585,7 +577,7 @@ class _PanelRun:
         before = store.manifest()
         manifest = before.model_copy(
             update={
-                "updated_at": _now(),
+                "updated_at": utc_timestamp(),
                 "status": status,
                 "usage": before.usage + total if self.options.resume else total,
                 "cost": costs.add_costs(before.cost, cost) if self.options.resume else cost,
@@ -613,5 +605,4 @@ __all__ = [
     "RunStarted",
     "VerdictDelta",
     "run_panel",
-    "run_panel_with",
 ]

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from panel.run.scheduler import PairId
-from panel.runformat import CachePlan, PairResult, RunManifest
+from panel.runformat import CachePlan, PairId, PairResult, RunManifest
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
-from panel.emulator.promptcache import CacheBlock, anthropic_blocks, openai_blocks
 from panel.modeltable import ModelInfo
 from panel.providers.anthropic import AnthropicProvider
 from panel.providers.base import Provider, VerdictRequest
-from panel.runformat import CachePlan, CacheSegment
+from panel.providers.cacheblocks import CacheBlock, anthropic_blocks, openai_blocks
+from panel.runformat import CachePlan, CacheSegment, Ttl
 
 DEFAULT_MIN_CACHE = 1024  # for models missing from the table
 HOUSE, PERSONA = (
@@ -29,7 +28,7 @@ def build_cache_plan(
     provider: Provider,
     info: ModelInfo | None,
     requests: Sequence[VerdictRequest],
-    ttl: Literal["5m", "1h"],
+    ttl: Ttl,
     *,
     counts: Mapping[str, int] | None = None,
 ) -> CachePlan | None:

@@ -20,7 +20,7 @@ import asyncio
 from collections import deque
 from collections.abc import Sequence
 
-PairId = tuple[str, str]  # (tool slug, persona id)
+from panel.runformat import PairId
 
 
 class CacheAwareScheduler:

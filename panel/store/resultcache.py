@@ -23,7 +23,6 @@ optimisation, never the record: any failure to read or write it is logged and ig
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import re
 import sqlite3
@@ -37,8 +36,8 @@ import diskcache
 from diskcache.core import DEFAULT_SETTINGS, METADATA, MODE_RAW, UNKNOWN
 from pydantic import BaseModel, ConfigDict
 
+from panel.digests import json_digest
 from panel.runformat import FORMAT_VERSION, Inputs, PairResult
-from panel.tokens import canonical_json
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +101,9 @@ class _Envelope(BaseModel):
     result: PairResult
 
 
-def _sha(value: Any) -> str:
-    return "sha256:" + hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
-
-
 def digest_settings(settings: Mapping[str, str | int | float | bool | None]) -> str:
     """The digest of the settings that reach a request (for Inputs.settings and pair_key)."""
-    return _sha(dict(settings))
+    return json_digest(dict(settings))
 
 
 def pair_key(
@@ -125,7 +120,7 @@ def pair_key(
     format_version: int = FORMAT_VERSION,
 ) -> str:
     """The result-cache key: sha256 over the canonical JSON of everything listed above."""
-    return _sha(
+    return json_digest(
         {
             "format": format_version,
             "tool": {"slug": tool_slug, "digest": tool_digest},
@@ -260,7 +255,7 @@ class KeyInputs(BaseModel):
         return cls(
             tool=inputs.tools[tool_slug].digest,
             persona=inputs.personas[persona].digest,
-            templates=_sha(dict(inputs.templates)),
+            templates=json_digest(dict(inputs.templates)),
             verdict_schema=inputs.verdict_schema,
             model=model,
             settings=inputs.settings,

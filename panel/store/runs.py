@@ -31,8 +31,9 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from panel.digests import utc_timestamp
 from panel.errors import RunStoreError
-from panel.runformat import FORMAT_VERSION, Attempt, PairResult, RunManifest
+from panel.runformat import FORMAT_VERSION, Attempt, PairId, PairResult, RunManifest
 from panel.store.atomicio import (
     O_CLOEXEC,
     O_NOFOLLOW,
@@ -52,7 +53,6 @@ RECORDS = "records"
 LOCK = ".lock"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
-PairId = tuple[str, str]  # (tool_slug, persona)
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -67,10 +67,6 @@ def validate_run_id(run_id: str) -> str:
     if not RUN_ID_RE.fullmatch(run_id) or ".." in run_id or run_id.startswith("."):
         raise RunStoreError(f"invalid run id {run_id!r}: use letters, digits, '_', '.', '-'")
     return run_id
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _open_in(run_dir: Path, name: str, flags: int, mode: int = 0o644) -> int:
@@ -321,7 +317,9 @@ class RunStore:
     def update_manifest(self, **changes: object) -> RunManifest:
         """Rewrite the manifest with some fields changed and updated_at set to now."""
         current = self.manifest()
-        new = RunManifest.model_validate({**current.model_dump(), **changes, "updated_at": _now()})
+        new = RunManifest.model_validate(
+            {**current.model_dump(), **changes, "updated_at": utc_timestamp()}
+        )
         self.write_manifest(new)
         return new
 

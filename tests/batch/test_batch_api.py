@@ -11,7 +11,7 @@ import pytest
 from batch_helpers import settings_for
 
 from panel.batch.regenerate import LoadedManifest, run_batch
-from panel.batch.via_api import BatchApiRun, CustomIds, Ledger
+from panel.batch.via_api import BatchApiLaunch, CustomIds, Ledger
 from panel.emulator.runner import EmulatorHandle
 from panel.modeltable import model_info
 from panel.run.costs import usage_cost
@@ -80,11 +80,11 @@ async def test_a_crash_after_submitting_resumes_polling_the_same_batch(
     loaded = workspace(5)
     settings = settings_for(loaded, emulator, via="batch-api")
 
-    async def crash(self: BatchApiRun, open_batches: Any) -> Any:
+    async def crash(self: BatchApiLaunch, open_batches: Any) -> Any:
         raise _Crash
 
     with monkeypatch.context() as m:
-        m.setattr(BatchApiRun, "_poll", crash)
+        m.setattr(BatchApiLaunch, "_poll", crash)
         with pytest.raises(_Crash):
             await run_batch(loaded, settings)
     (run_dir,) = [p for p in settings.runs_dir.iterdir() if not p.name.startswith(".")]

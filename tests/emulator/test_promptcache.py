@@ -11,10 +11,9 @@ from panel.emulator.promptcache import (
     CacheControlError,
     CacheResult,
     OpenAICache,
-    anthropic_blocks,
-    openai_blocks,
 )
 from panel.modeltable import ModelInfo, model_info
+from panel.providers.cacheblocks import anthropic_blocks, openai_blocks
 from panel.tokens import count_json_tokens, count_tokens
 
 CC = {"type": "ephemeral"}
