@@ -11,7 +11,7 @@ The front door of the library. Everything here is loaded on first use (PEP 562),
     for result in outcome.results:
         print(result.persona, result.status, result.verdict and result.verdict.ship)
 
-tests/test_public_api.py pins this list: changing it is a deliberate, visible diff.
+tests/architecture/test_public_api.py pins this list: changing it is a deliberate, visible diff.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ _EXPORTS: dict[str, str] = {
     "ErrorClass": "panel.errors",
 }
 
-# The same names, spelled out for readers and linters (tests/test_public_api.py keeps them equal).
+# The same names, spelled out for readers and linters
+# (tests/architecture/test_public_api.py keeps them equal).
 __all__ = [
     "ComparisonRecord",
     "ErrorClass",

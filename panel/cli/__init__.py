@@ -6,7 +6,8 @@ options, calls one library function, renders, and maps PanelError to an exit cod
 Commands load lazily: `panel --help` lists them from the short help below without importing
 any of them, and `panel X` imports only `panel.cli.X` (and what X needs). The SDKs, the
 engine and the page templates therefore cost nothing to commands that never touch them.
-tests/test_public_api.py checks that every short help here is the command's own first line.
+tests/architecture/test_public_api.py checks that every short help here is the command's own
+first line.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from panel.errors import PanelError
 # Command name → its one-line help, in --help order. The module is panel.cli.<name>, and it
 # defines register(app).
 COMMANDS: dict[str, str] = {
-    "run": "Run every persona on every tool; stream the verdicts; write runs/RUN_ID/.",
+    "run": "Run every persona on every tool; stream the verdicts; write `runs/<run-id>/`.",
     "compare": 'Build and render "A vs B": HTML, Markdown and JSON, running the panel for what '
     "is missing.",
     "batch": "Run the panel over a manifest's tools, reusing unchanged verdicts; build its "
@@ -34,7 +35,7 @@ COMMANDS: dict[str, str] = {
     "publish": "Publish a run's comparison pages, atomically, gated on flips against the live "
     "site.",
     "personas": "List, show and lint persona files.",
-    "emulator": "Serve the emulator; prints listening on http://HOST:PORT once ready.",
+    "emulator": "Serve the emulator; prints `listening on http://HOST:PORT` once ready.",
 }
 
 _SETTINGS: dict[str, Any] = {

@@ -8,6 +8,7 @@ inside functions and under TYPE_CHECKING alike).
 - Only the emulator itself, providers/select.py and the CLI import panel.emulator; the
   emulator imports nothing of panel's but the vocabulary and the cache-block rules.
 - Only the CLI imports rich (display and progress live there).
+- YAML is parsed only by panel/inputs/yamlsafe.py (no tags, no aliases, strings stay strings).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def violations(path: Path, imports: list[tuple[int, str]]) -> list[str]:
         top = target.split(".")[0]
         if top in SDKS and mine != "providers":
             found.append(f"{where} (only panel/providers/ may import an SDK or HTTP client)")
+        if top == "yaml" and me != "panel.inputs.yamlsafe":
+            found.append(f"{where} (YAML is read only through panel/inputs/yamlsafe.py)")
         if top == "rich" and mine != "cli":
             found.append(f"{where} (only panel/cli/ may import rich)")
         if top != "panel" or me == "panel.__main__":
@@ -122,6 +125,7 @@ def test_every_stage_is_ranked() -> None:
         ("emulator/state.py", "panel.run.costs", "the emulator uses only"),
         ("providers/anthropic.py", "panel.pages.records", "providers is below pages"),
         ("runformat.py", "panel.store.runs", "the vocabulary imports only"),
+        ("pages/publish.py", "yaml", "only through panel/inputs/yamlsafe.py"),
     ],
 )
 def test_a_forbidden_import_is_caught(file: str, target: str, why: str) -> None:
