@@ -21,6 +21,10 @@ TOOL_DESCRIPTION = (
 )
 QUOTE_MIN_WORDS = 60
 QUOTE_MAX_WORDS = 200
+# Size caps on every model-written field (characters; list lengths). Far above an honest
+# verdict, far below what a runaway or hostile upstream can send: over them is schema_invalid.
+MAX_CHARS = {"headline": 300, "quote": 4000, "answer": 2000, "question_id": 100, "item": 600}
+MAX_ITEMS = {"answers": 50, "strengths": 10, "risks": 10}
 
 
 class RubricAnswer(BaseModel):
@@ -85,7 +89,9 @@ def validate_verdict(data: Any, rubric_ids: Sequence[str]) -> Verdict:
     strict mode cannot carry (confidence range, quote length, every rubric id answered).
     """
     verdict = Verdict.model_validate(data)
-    problems: list[str] = []
+    problems = _size_problems(verdict)
+    if problems:
+        raise VerdictProblem(problems)  # before the word counts: a 5 MB field is not split
     if not 0.0 <= verdict.confidence <= 1.0:
         problems.append(f"confidence must be between 0 and 1, got {verdict.confidence}")
     words = len(verdict.quote.split())
@@ -102,7 +108,31 @@ def validate_verdict(data: Any, rubric_ids: Sequence[str]) -> Verdict:
     return verdict
 
 
+def _size_problems(verdict: Verdict) -> list[str]:
+    problems: list[str] = []
+
+    def cap(field: str, value: str, limit: str) -> None:
+        if len(value) > MAX_CHARS[limit]:
+            problems.append(f"{field} too long: {len(value)} characters (max {MAX_CHARS[limit]})")
+
+    cap("headline", verdict.headline, "headline")
+    cap("quote", verdict.quote, "quote")
+    for name in MAX_ITEMS:
+        items = getattr(verdict, name)
+        if len(items) > MAX_ITEMS[name]:
+            problems.append(f"{name}: too many items: {len(items)} (max {MAX_ITEMS[name]})")
+    for i, answer in enumerate(verdict.answers[: MAX_ITEMS["answers"]]):
+        cap(f"answers[{i}].question_id", answer.question_id, "question_id")
+        cap(f"answers[{i}].answer", answer.answer, "answer")
+    for name in ("strengths", "risks"):
+        for i, item in enumerate(getattr(verdict, name)[: MAX_ITEMS[name]]):
+            cap(f"{name}[{i}]", item, "item")
+    return problems
+
+
 __all__ = [
+    "MAX_CHARS",
+    "MAX_ITEMS",
     "QUOTE_MAX_WORDS",
     "QUOTE_MIN_WORDS",
     "TOOL_DESCRIPTION",

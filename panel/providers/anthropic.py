@@ -25,7 +25,12 @@ from panel.providers.base import (
 )
 from panel.providers.classify import classify_exception, parse_tool_json, truncated
 from panel.providers.partial import PartialArgs
-from panel.providers.streaming import require_event_stream, with_idle_timeout
+from panel.providers.streaming import (
+    StreamLimits,
+    first_byte,
+    require_event_stream,
+    with_idle_timeout,
+)
 from panel.runformat import Usage
 from panel.verdict import TOOL_DESCRIPTION, TOOL_NAME
 
@@ -47,12 +52,14 @@ class AnthropicProvider:
         connect_timeout: float = 10.0,
         default_headers: dict[str, str] | None = None,
         http_client: httpx2.AsyncClient | None = None,
+        limits: StreamLimits | None = None,
     ) -> None:
         self.name = name
         self.model = model
         self.info: ModelInfo | None = model_info(model)
         self.synthetic = synthetic
-        self.idle_timeout = idle_timeout
+        self.limits = limits or StreamLimits(idle=idle_timeout, connect=connect_timeout)
+        self.idle_timeout = self.limits.idle
         import anthropic
         import httpx2
 
@@ -60,7 +67,8 @@ class AnthropicProvider:
             api_key=api_key,
             base_url=base_url,
             max_retries=0,
-            timeout=httpx2.Timeout(600.0, connect=connect_timeout),
+            # A backstop only: panel's own deadlines (streaming.StreamLimits) end an attempt first.
+            timeout=httpx2.Timeout(self.limits.total + 5.0, connect=self.limits.connect),
             default_headers=default_headers,
             http_client=http_client,
         )
@@ -92,9 +100,15 @@ class AnthropicProvider:
     async def stream_verdict(self, request: VerdictRequest) -> AsyncIterator[StreamEvent]:
         params = self.build_params(request)
         try:
-            stream = await self._client.messages.create(
-                **params, stream=True, extra_headers=request.extra_headers or None
+            stream = await first_byte(
+                self._client.messages.create(
+                    **params, stream=True, extra_headers=request.extra_headers or None
+                ),
+                self.limits,
+                provider=self.name,
             )
+        except UpstreamError:
+            raise
         except Exception as exc:
             raise classify_exception(exc, provider=self.name) from None
         request_id = stream.response.headers.get("request-id")
@@ -106,6 +120,9 @@ class AnthropicProvider:
             provider=self.name,
             request_id=request_id,
             started=lambda: reader.started,
+            total=self.limits.total,
+            max_bytes=self.limits.max_bytes,
+            size=reader.size,
         )
         try:
             async for event in events:
@@ -214,8 +231,13 @@ class _StreamReader:
         self.args = PartialArgs()
         self.text: list[str] = []
         self.text_index: set[int] = set()
+        self._text_size = 0
         self.start_usage: Any = None
         self.final_usage: Any = None
+
+    def size(self) -> int:
+        """Characters the model has written so far (tool arguments and text)."""
+        return self.args.size + self._text_size
 
     def handle(self, event: Any, request_id: str | None) -> list[StreamEvent]:
         kind = getattr(event, "type", None)
@@ -239,6 +261,7 @@ class _StreamReader:
                 return [ArgsDelta(snap)] if snap is not None else []
             if dtype == "text_delta" and event.index in self.text_index:
                 self.text.append(delta.text)
+                self._text_size += len(delta.text)
             return []
         if kind == "message_delta":
             self.stop_reason = getattr(event.delta, "stop_reason", None)

@@ -25,7 +25,12 @@ from panel.providers.base import (
 )
 from panel.providers.classify import classify_exception, parse_tool_json, truncated
 from panel.providers.partial import PartialArgs
-from panel.providers.streaming import require_event_stream, with_idle_timeout
+from panel.providers.streaming import (
+    StreamLimits,
+    first_byte,
+    require_event_stream,
+    with_idle_timeout,
+)
 from panel.runformat import Usage
 from panel.verdict import TOOL_DESCRIPTION, TOOL_NAME
 
@@ -50,13 +55,15 @@ class OpenAIProvider:
         connect_timeout: float = 10.0,
         default_headers: dict[str, str] | None = None,
         http_client: httpx2.AsyncClient | None = None,
+        limits: StreamLimits | None = None,
     ) -> None:
         self.name = name
         self.model = model
         self.flavour = flavour
         self.info: ModelInfo | None = model_info(model)
         self.synthetic = synthetic
-        self.idle_timeout = idle_timeout
+        self.limits = limits or StreamLimits(idle=idle_timeout, connect=connect_timeout)
+        self.idle_timeout = self.limits.idle
         import httpx2
         import openai
 
@@ -64,7 +71,8 @@ class OpenAIProvider:
             api_key=api_key or "unused",  # local compatible servers take any key
             base_url=base_url,
             max_retries=0,
-            timeout=httpx2.Timeout(600.0, connect=connect_timeout),
+            # A backstop only: panel's own deadlines (streaming.StreamLimits) end an attempt first.
+            timeout=httpx2.Timeout(self.limits.total + 5.0, connect=self.limits.connect),
             default_headers=default_headers,
             http_client=http_client,
         )
@@ -119,9 +127,15 @@ class OpenAIProvider:
         params = self.build_params(request)
         params.pop("stream")
         try:
-            stream = await self._client.chat.completions.create(
-                **params, stream=True, extra_headers=request.extra_headers or None
+            stream = await first_byte(
+                self._client.chat.completions.create(
+                    **params, stream=True, extra_headers=request.extra_headers or None
+                ),
+                self.limits,
+                provider=self.name,
             )
+        except UpstreamError:
+            raise
         except Exception as exc:
             raise classify_exception(exc, provider=self.name) from None
         headers = stream.response.headers
@@ -134,6 +148,9 @@ class OpenAIProvider:
             provider=self.name,
             request_id=request_id,
             started=lambda: reader.started,
+            total=self.limits.total,
+            max_bytes=self.limits.max_bytes,
+            size=reader.size,
         )
         try:
             async for chunk in chunks:
@@ -232,6 +249,11 @@ class _ChunkReader:
         self.verdict_slot: int | None = None
         self.refusal: list[str] = []
         self.text: list[str] = []
+        self._text_size = 0
+
+    def size(self) -> int:
+        """Characters the model has written so far (tool arguments, text, refusal)."""
+        return sum(c[2].size for c in self.calls) + self._text_size
 
     def handle(self, chunk: Any, request_id: str | None) -> list[StreamEvent]:
         out: list[StreamEvent] = []
@@ -248,8 +270,10 @@ class _ChunkReader:
             if delta is not None:
                 if getattr(delta, "refusal", None):
                     self.refusal.append(delta.refusal)
+                    self._text_size += len(delta.refusal)
                 if getattr(delta, "content", None):
                     self.text.append(delta.content)
+                    self._text_size += len(delta.content)
                 for call in getattr(delta, "tool_calls", None) or []:
                     slot = self._slot(call)
                     fragment = (call.function.arguments if call.function else None) or ""

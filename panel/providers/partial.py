@@ -44,6 +44,11 @@ class PartialArgs:
         return value
 
     @property
+    def size(self) -> int:
+        """Characters fed so far (cheap: no join)."""
+        return self._size
+
+    @property
     def text(self) -> str:
         if len(self._parts) > 1:
             self._parts = ["".join(self._parts)]

@@ -15,6 +15,7 @@ from panel.errors import ConfigError
 from panel.providers.anthropic import AnthropicProvider
 from panel.providers.base import Provider
 from panel.providers.openai import OpenAIProvider
+from panel.providers.streaming import StreamLimits
 
 PROVIDERS = ("anthropic", "openai", "openrouter", "compatible", "emulator", "instructor")
 DEFAULT_MODELS = {
@@ -87,6 +88,7 @@ async def open_provider(
     emulator: EmulatorSettings | None = None,
     base_url: str | None = None,
     idle_timeout: float = 60.0,
+    limits: StreamLimits | None = None,
 ) -> AsyncIterator[Provider]:
     """Build the provider for a spec; for `emulator:` also start (and stop) the emulator."""
     env = os.environ if env is None else env
@@ -98,6 +100,7 @@ async def open_provider(
                 api_key=_require(env, "ANTHROPIC_API_KEY", "anthropic"),
                 base_url=base_url or env.get("ANTHROPIC_BASE_URL"),
                 idle_timeout=idle_timeout,
+                limits=limits,
             )
         elif spec.provider == "openai":
             provider = OpenAIProvider(
@@ -105,6 +108,7 @@ async def open_provider(
                 api_key=_require(env, "OPENAI_API_KEY", "openai"),
                 base_url=base_url or env.get("OPENAI_BASE_URL"),
                 idle_timeout=idle_timeout,
+                limits=limits,
             )
         elif spec.provider == "openrouter":
             provider = OpenAIProvider(
@@ -114,6 +118,7 @@ async def open_provider(
                 name="openrouter",
                 flavour="openrouter",
                 idle_timeout=idle_timeout,
+                limits=limits,
             )
         elif spec.provider == "compatible":
             url = base_url or env.get("OPENAI_BASE_URL")
@@ -129,6 +134,7 @@ async def open_provider(
                 name="compatible",
                 flavour="compatible",
                 idle_timeout=idle_timeout,
+                limits=limits,
             )
         elif spec.provider == "instructor":
             # Imported here: instructor is only needed for the long-tail providers.
@@ -137,7 +143,9 @@ async def open_provider(
             provider = InstructorProvider(spec.model, env=env, base_url=base_url)
         else:
             provider = await stack.enter_async_context(
-                _emulator_provider(spec.model, emulator or EmulatorSettings(), env, idle_timeout)
+                _emulator_provider(
+                    spec.model, emulator or EmulatorSettings(), env, idle_timeout, limits
+                )
             )
         stack.push_async_callback(provider.aclose)
         yield provider
@@ -145,7 +153,11 @@ async def open_provider(
 
 @contextlib.asynccontextmanager
 async def _emulator_provider(
-    model: str, settings: EmulatorSettings, env: Mapping[str, str], idle_timeout: float
+    model: str,
+    settings: EmulatorSettings,
+    env: Mapping[str, str],
+    idle_timeout: float,
+    limits: StreamLimits | None = None,
 ) -> AsyncIterator[Provider]:
     from panel.modeltable import model_info
 
@@ -174,6 +186,7 @@ async def _emulator_provider(
                 name="emulator",
                 synthetic=True,
                 idle_timeout=idle_timeout,
+                limits=limits,
                 default_headers=headers,
             )
         else:
@@ -184,6 +197,7 @@ async def _emulator_provider(
                 name="emulator",
                 synthetic=True,
                 idle_timeout=idle_timeout,
+                limits=limits,
                 default_headers=headers,
             )
         yield provider

@@ -1,18 +1,40 @@
-"""What every streamed provider call shares: the event-stream check and the idle timer.
+"""What every streamed provider call shares: the event-stream check and the attempt's deadlines.
+
+Every attempt has four bounds (docs/reliability.md, "Deadlines"), all in `StreamLimits`:
+
+    first_byte  the request is sent and the response headers arrive (connect included): 60 s
+    idle        between two stream events, once the headers are in: 60 s
+    total       the whole attempt, first byte to last event: 600 s
+    max_bytes   model-written bytes (tool arguments and text) one stream may carry: 256 KiB
 
 The SDKs drop `ping` events, so a stream that only pings (F11) yields nothing: a timer around
 each read turns that silence into `stalled` instead of a ten-minute hang on the read timeout.
+A server that accepts and never answers is `timeout` after `first_byte`; a stream that sends
+valid deltas forever is cut at `total` (`timeout`) or at `max_bytes` (`protocol`, not retried:
+a runaway stream would only run away again).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from panel.errors import ErrorClass, UpstreamError
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """One attempt's deadlines (seconds) and its byte cap; small values in tests."""
+
+    first_byte: float = 60.0
+    idle: float = 60.0
+    total: float = 600.0
+    max_bytes: int = 256 * 1024
+    connect: float = 10.0  # the TCP/TLS connect alone, inside first_byte
 
 
 class _SDKStream(Protocol):
@@ -33,6 +55,17 @@ async def require_event_stream(stream: _SDKStream, provider: str, request_id: st
         )
 
 
+async def first_byte(opening: Awaitable[T], limits: StreamLimits, *, provider: str) -> T:
+    """The opened stream (headers in); `timeout` when they take longer than `first_byte`."""
+    try:
+        return await asyncio.wait_for(opening, limits.first_byte)
+    except TimeoutError:
+        raise UpstreamError(
+            ErrorClass.TIMEOUT,
+            f"{provider}: no response within {limits.first_byte:g}s (first-byte deadline)",
+        ) from None
+
+
 async def with_idle_timeout(
     items: AsyncIterator[T],
     seconds: float,
@@ -40,14 +73,34 @@ async def with_idle_timeout(
     provider: str,
     request_id: str | None,
     started: Callable[[], bool],
+    total: float | None = None,
+    max_bytes: int | None = None,
+    size: Callable[[], int] | None = None,
 ) -> AsyncGenerator[T, None]:
-    """The stream's items; `stalled` when none arrives for `seconds`."""
+    """The stream's items; `stalled` when none arrives for `seconds`.
+
+    With `total`, the stream ends as `timeout` once that many seconds have passed since the
+    first read; with `max_bytes` and `size` (bytes the model has written so far), as
+    `protocol` once it is over the cap.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + total if total is not None else None
     while True:
+        wait = seconds
+        if deadline is not None:
+            wait = min(wait, max(0.0, deadline - loop.time()))
         try:
-            item = await asyncio.wait_for(anext(items), seconds)
+            item = await asyncio.wait_for(anext(items), wait)
         except StopAsyncIteration:
             return
         except TimeoutError:
+            if deadline is not None and loop.time() >= deadline:
+                raise UpstreamError(
+                    ErrorClass.TIMEOUT,
+                    f"{provider}: the stream ran past its {total:g}s total deadline",
+                    request_id=request_id,
+                    billed=started(),
+                ) from None
             raise UpstreamError(
                 ErrorClass.STALLED,
                 f"{provider}: no stream progress for {seconds:g}s",
@@ -55,3 +108,10 @@ async def with_idle_timeout(
                 billed=started(),
             ) from None
         yield item
+        if max_bytes is not None and size is not None and size() > max_bytes:
+            raise UpstreamError(
+                ErrorClass.PROTOCOL,
+                f"{provider}: the stream passed its {max_bytes}-byte cap; cut",
+                request_id=request_id,
+                billed=started(),
+            )

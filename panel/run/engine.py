@@ -41,6 +41,7 @@ from panel.providers.base import (
 )
 from panel.providers.classify import RUN_FATAL
 from panel.providers.select import EmulatorSettings, ModelSpec, open_provider, parse_model
+from panel.providers.streaming import StreamLimits
 from panel.run import costs
 from panel.run.attempts import PairState, pair_result, validation_message
 from panel.run.events import (
@@ -101,6 +102,8 @@ class RunOptions:
     cache_dir: Path | None = None  # default: <runs_dir>/.cache
     retry: RetryLimits = field(default_factory=RetryLimits)
     idle_timeout: float = 60.0
+    # Every attempt's deadlines and byte cap (providers.streaming); None: defaults, idle above.
+    stream_limits: StreamLimits | None = None
     budget_usd: float | None = None
     emulator: EmulatorSettings = field(default_factory=EmulatorSettings)
     base_url: str | None = None
@@ -138,6 +141,7 @@ async def run_panel(
         emulator=options.emulator,
         base_url=options.base_url,
         idle_timeout=options.idle_timeout,
+        limits=options.stream_limits,
     ) as provider:
         run = _PanelRun(tools, personas, prompts, provider, spec, options, on_event)
         run.launcher = launch

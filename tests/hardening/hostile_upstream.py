@@ -1,0 +1,218 @@
+"""A loopback upstream that misbehaves on purpose for some pairs and forwards the rest.
+
+Requests whose body names a tool with one of the trigger words get that behaviour; every other
+request is forwarded whole to a real emulator, so the rest of the run stays ordinary:
+
+    Silent    accepts the connection and the request, never answers
+    Headers   sends 200 and event-stream headers, then nothing
+    Endless   a valid stream (message_start, a tool_use block) whose deltas never stop
+    Huge      a valid stream whose tool-argument deltas are 64 KiB each, without end
+
+Both wires: `/v1/messages` streams Anthropic events, `/v1/chat/completions` OpenAI chunks.
+Bound to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+TRIGGERS = ("Silent", "Headers", "Endless", "Huge")
+
+
+@dataclass
+class HostileUpstream:
+    forward_to: str
+    base_url: str = ""
+    hits: dict[str, int] = field(default_factory=dict)
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, path, _ = lines[0].split(" ", 2)
+            headers = {
+                k.strip().lower(): v.strip()
+                for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
+            }
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            trigger = next((t for t in TRIGGERS if f"{t} Tool".encode() in body), None)
+            if trigger is None:
+                await self._forward(writer, method, path, headers, body)
+                return
+            self.hits[trigger] = self.hits.get(trigger, 0) + 1
+            if trigger == "Silent":
+                await asyncio.sleep(3600)
+                return
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                b"cache-control: no-cache\r\nconnection: close\r\n\r\n"
+            )
+            await writer.drain()
+            if trigger == "Headers":
+                await asyncio.sleep(3600)
+                return
+            chunk = "x" * (64 * 1024 if trigger == "Huge" else 8)
+            openai = path.startswith("/v1/chat")
+            for event in _opening(openai):
+                writer.write(event)
+            while True:
+                writer.write(_delta(openai, chunk))
+                await writer.drain()
+                await asyncio.sleep(0.005)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _forward(
+        self,
+        writer: asyncio.StreamWriter,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> None:
+        keep = {k: v for k, v in headers.items() if k not in ("host", "content-length")}
+        req = urllib.request.Request(
+            self.forward_to.rstrip("/") + path, data=body or None, headers=keep, method=method
+        )
+
+        def fetch() -> tuple[int, str, bytes]:
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    return resp.status, resp.headers.get("content-type", ""), resp.read()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.headers.get("content-type", ""), exc.read()
+
+        status, ctype, data = await asyncio.to_thread(fetch)
+        writer.write(
+            f"HTTP/1.1 {status} X\r\ncontent-type: {ctype}\r\ncontent-length: {len(data)}\r\n"
+            "connection: close\r\n\r\n".encode()
+            + data
+        )
+        await writer.drain()
+
+
+def _sse(name: str, data: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _opening(openai: bool) -> list[bytes]:
+    if openai:
+        first = {
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "role": "assistant",
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_1",
+                                "type": "function",
+                                "function": {"name": "record_verdict", "arguments": ""},
+                            }
+                        ],
+                    },
+                    "finish_reason": None,
+                }
+            ],
+        }
+        return [f"data: {json.dumps(first)}\n\n".encode()]
+    usage = {"input_tokens": 10, "output_tokens": 1}
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "m"}
+    return [
+        _sse("message_start", {"type": "message_start", "message": {**message, "usage": usage}}),
+        _sse(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "tool_use", "id": "tu_1", "name": "record_verdict"},
+            },
+        ),
+        _sse(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": '{"headline": "'},
+            },
+        ),
+    ]
+
+
+def _delta(openai: bool, text: str) -> bytes:
+    if openai:
+        chunk = {
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"tool_calls": [{"index": 0, "function": {"arguments": text}}]},
+                    "finish_reason": None,
+                }
+            ],
+        }
+        return f"data: {json.dumps(chunk)}\n\n".encode()
+    return _sse(
+        "content_block_delta",
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": text},
+        },
+    )
+
+
+@contextlib.contextmanager
+def hostile_upstream(forward_to: str) -> Iterator[HostileUpstream]:
+    """Run the upstream in a thread on 127.0.0.1; stop it (and every open connection) after."""
+    upstream = HostileUpstream(forward_to)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    server_box: list[asyncio.base_events.Server] = []
+
+    async def start() -> None:
+        server = await asyncio.start_server(upstream._handle, "127.0.0.1", 0)
+        server_box.append(server)
+        port = server.sockets[0].getsockname()[1]
+        upstream.base_url = f"http://127.0.0.1:{port}"
+        ready.set()
+
+    def main() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        loop.run_forever()
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(asyncio.sleep(0.05))
+        server_box[0].close()
+        loop.close()
+
+    thread = threading.Thread(target=main, daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield upstream
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

@@ -1,0 +1,96 @@
+"""Issue 12, items 5-6: every attempt ends — silent, headers-only and endless upstreams.
+
+A loopback upstream (hostile_upstream.py) misbehaves for some tools and forwards the rest to
+the emulator. Each bad pair ends as a classified failure, the good pair is still ok, and the
+run completes. The limits are small so the suite is fast; the defaults are asserted too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from panel.emulator.runner import EmulatorHandle
+from panel.providers.streaming import StreamLimits
+from panel.run.retry import RetryLimits
+from panel.verdict import VerdictProblem, validate_verdict
+
+from .conftest import make_tools, options, results, run
+from .hostile_upstream import hostile_upstream
+
+LIMITS = StreamLimits(first_byte=0.5, idle=0.5, total=1.0, max_bytes=200_000)
+RETRY = RetryLimits(max_attempts=2, base_delay=0.01, max_delay=0.02)
+EXPECTED = {
+    "Good Tool": ("ok", None),
+    "Silent Tool": ("failed", "timeout"),
+    "Headers Tool": ("failed", "stalled"),
+    "Endless Tool": ("failed", "timeout"),
+    "Huge Tool": ("failed", "protocol"),
+}
+
+
+def test_the_documented_defaults() -> None:
+    limits = StreamLimits()
+    assert (limits.first_byte, limits.idle, limits.total) == (60.0, 60.0, 600.0)
+    assert limits.max_bytes == 256 * 1024
+
+
+@pytest.mark.parametrize(
+    ("model", "key", "url_var", "suffix"),
+    [
+        pytest.param("anthropic:claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "",
+                     id="anthropic"),
+        pytest.param("openai:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1",
+                     id="openai"),
+    ],
+)  # fmt: skip
+async def test_hostile_upstreams_end_classified_and_the_run_goes_on(
+    tmp_path: Path, emulator: EmulatorHandle, model: str, key: str, url_var: str, suffix: str
+) -> None:
+    tools = make_tools(tmp_path / "tools", *EXPECTED)
+    with hostile_upstream(emulator.base_url) as upstream:
+        env = {key: "sk-test-deadlines-0000", url_var: upstream.base_url + suffix}
+        opts = options(
+            tmp_path, None, model=model, stream_limits=LIMITS, retry=RETRY, concurrency=8
+        )
+        outcome = await run(tools, opts, env=env)
+    name_of = {t.slug: t.spec.name for t in tools}
+    lines = results(outcome.run_dir)
+    got = {name_of[r["tool_slug"]]: (r["status"], r.get("error_class")) for r in lines}
+    assert got == EXPECTED
+    assert outcome.manifest.status == "complete"
+    # Each bad pair was attempted (and ended) RETRY.max_attempts times or once (protocol).
+    assert upstream.hits["Silent"] == 2 and upstream.hits["Headers"] == 2
+    assert upstream.hits["Endless"] == 2 and upstream.hits["Huge"] == 1
+
+
+def _verdict(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "ship": True,
+        "confidence": 0.5,
+        "headline": "Fine",
+        "quote": " ".join(["word"] * 80),
+        "answers": [{"question_id": "q1", "answer": "Yes."}],
+        "strengths": ["fast"],
+        "risks": ["new"],
+    }
+    return {**base, **changes}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"headline": "x" * (5 * 1024 * 1024)}, id="5MB-headline"),
+        pytest.param({"quote": " ".join(["w" * 900] * 80)}, id="huge-quote"),
+        pytest.param({"strengths": ["s"] * 500}, id="many-strengths"),
+        pytest.param({"risks": ["r" * 5000]}, id="long-risk"),
+        pytest.param({"answers": [{"question_id": "q1", "answer": "a" * 9000}]}, id="long-answer"),
+        pytest.param({"answers": [{"question_id": "q" * 500, "answer": "a"}]}, id="long-qid"),
+    ],
+)
+def test_every_model_written_field_is_size_capped(changes: dict[str, Any]) -> None:
+    with pytest.raises(VerdictProblem, match=r"too long|too many"):
+        validate_verdict(_verdict(**changes), ["q1"])
+    validate_verdict(_verdict(), ["q1"])  # the ordinary verdict still passes
