@@ -21,6 +21,8 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
+from panel.redact import redact
+
 
 class ErrorClass(StrEnum):
     """The fixed set of failure classes (docs/reliability.md)."""
@@ -107,6 +109,8 @@ class UpstreamError(PanelError):
         raw_text: str | None = None,
         usage: dict[str, int] | None = None,
     ) -> None:
+        # The one redaction step for upstream text: it may echo the request's headers.
+        message = redact(message)
         super().__init__(f"{error_class.value}: {message}")
         self.error_class = error_class
         self.message = message
@@ -114,5 +118,5 @@ class UpstreamError(PanelError):
         self.retry_after = retry_after
         self.request_id = request_id
         self.billed = billed
-        self.raw_text = raw_text[:4000] if raw_text else raw_text  # size-capped
+        self.raw_text = redact(raw_text[:4000]) if raw_text else raw_text  # size-capped
         self.usage = usage

@@ -22,6 +22,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from panel import __version__
 from panel.errors import PanelError
+from panel.redact import redact
 
 # Command name → its one-line help, in --help order. The module is panel.cli.<name>, and it
 # defines register(app).
@@ -108,5 +109,5 @@ def main() -> None:
     try:
         app()
     except PanelError as exc:
-        print(f"panel: error: {exc}", file=sys.stderr)
+        print(f"panel: error: {redact(str(exc))}", file=sys.stderr)
         raise SystemExit(2) from None

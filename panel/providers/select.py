@@ -16,6 +16,7 @@ from panel.providers.anthropic import AnthropicProvider
 from panel.providers.base import Provider
 from panel.providers.openai import OpenAIProvider
 from panel.providers.streaming import StreamLimits
+from panel.redact import remember_env_secrets
 
 PROVIDERS = ("anthropic", "openai", "openrouter", "compatible", "emulator", "instructor")
 DEFAULT_MODELS = {
@@ -92,6 +93,7 @@ async def open_provider(
 ) -> AsyncIterator[Provider]:
     """Build the provider for a spec; for `emulator:` also start (and stop) the emulator."""
     env = os.environ if env is None else env
+    remember_env_secrets(env)  # whatever an upstream echoes back, these values never print
     async with contextlib.AsyncExitStack() as stack:
         provider: Provider
         if spec.provider == "anthropic":

@@ -7,6 +7,7 @@ request is forwarded whole to a real emulator, so the rest of the run stays ordi
     Headers   sends 200 and event-stream headers, then nothing
     Endless   a valid stream (message_start, a tool_use block) whose deltas never stop
     Huge      a valid stream whose tool-argument deltas are 64 KiB each, without end
+    Echo      a 400 whose error message echoes every request header (the key with them)
 
 Both wires: `/v1/messages` streams Anthropic events, `/v1/chat/completions` OpenAI chunks.
 Bound to 127.0.0.1 only.
@@ -24,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-TRIGGERS = ("Silent", "Headers", "Endless", "Huge")
+TRIGGERS = ("Silent", "Headers", "Endless", "Huge", "Echo")
 
 
 @dataclass
@@ -49,6 +50,17 @@ class HostileUpstream:
                 await self._forward(writer, method, path, headers, body)
                 return
             self.hits[trigger] = self.hits.get(trigger, 0) + 1
+            if trigger == "Echo":
+                echoed = "; ".join(f"{k}: {v}" for k, v in headers.items())
+                error = {"type": "invalid_request_error", "message": f"bad request ({echoed})"}
+                data = json.dumps({"type": "error", "error": {**error, "code": None}}).encode()
+                writer.write(
+                    b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                    + f"content-length: {len(data)}\r\nconnection: close\r\n\r\n".encode()
+                    + data
+                )
+                await writer.drain()
+                return
             if trigger == "Silent":
                 await asyncio.sleep(3600)
                 return
