@@ -23,9 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from panel.errors import InputError, PanelError
 from panel.inputs.personas import Persona, load_personas, select_personas
 from panel.inputs.prompts import load_prompts
+from panel.inputs.safefiles import UnsafeFileError, read_input_file
 from panel.inputs.tools import LoadedTool, load_tools
 from panel.inputs.workspace import persona_dirs, prompt_dirs
-from panel.inputs.yamlsafe import YamlInputError, load_yaml
+from panel.inputs.yamlsafe import MAX_YAML_BYTES, YamlInputError, load_yaml
 from panel.modeltable import model_info
 from panel.pages.records import build_record, write_record
 from panel.run import costs
@@ -77,7 +78,9 @@ class LoadedManifest:
 def load_manifest(path: Path) -> LoadedManifest:
     """Read and validate a batch manifest; errors name the file, the key and the line."""
     try:
-        raw = path.read_bytes()
+        raw = read_input_file(path, MAX_YAML_BYTES, roots=[Path.cwd()])
+    except UnsafeFileError as e:
+        raise InputError(f"{path}: manifest not read: {e}") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read the manifest ({e.strerror})") from None
     try:

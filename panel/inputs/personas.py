@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from panel.digests import digest
 from panel.errors import ConfigError, PersonaError
+from panel.inputs.safefiles import UnsafeFileError, read_input_file
 from panel.inputs.yamlsafe import YamlInputError, decode_utf8, load_yaml
 
 
@@ -100,7 +101,9 @@ def _parse(path: Path) -> tuple[Persona | None, list[LintIssue]]:
         return LintIssue(path=str(path), message=message, field=field, line=line)
 
     try:
-        data = path.read_bytes()
+        data = read_input_file(path, MAX_PERSONA_BYTES, roots=[Path.cwd()])
+    except UnsafeFileError as exc:
+        return None, [issue(f"not read: {exc}")]
     except OSError as exc:
         return None, [issue(f"cannot read file: {exc.strerror or exc}")]
     if len(data) > MAX_PERSONA_BYTES:

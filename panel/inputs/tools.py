@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.digests import digest
 from panel.errors import ToolFileError
+from panel.inputs.safefiles import UnsafeFileError, read_input_file
 from panel.inputs.textsafety import strip_invisible
 from panel.inputs.yamlsafe import MAX_YAML_BYTES, YamlInputError, load_yaml
 from panel.tokens import count_tokens
@@ -164,8 +165,11 @@ def parse_tool_file(
 ) -> tuple[ToolSpec, str, list[str]]:
     """One tool file: its spec, the digest of its bytes and its warnings; raises ToolFileError."""
     try:
-        with path.open("rb") as fh:
-            data = fh.read(max_bytes + 1)  # never read more than the cap needs to prove
+        # Regular files only, never blocking (FIFOs, devices, symlinks out: refused), and
+        # never more than the cap needs to prove.
+        data = read_input_file(path, max_bytes, roots=[Path.cwd()])
+    except UnsafeFileError as exc:
+        raise ToolFileError(f"not read: {exc}", path) from None
     except OSError as exc:
         raise ToolFileError(f"cannot read file: {exc.strerror or exc}", path) from None
     try:

@@ -122,7 +122,19 @@ def load_yaml(data: bytes | str, *, max_bytes: int = MAX_YAML_BYTES) -> YamlDocu
         # Checked before the parser sees a byte: a huge file costs nothing.
         raise YamlInputError(f"file is {size:,} bytes, over the {max_bytes:,}-byte cap")
     text = decode_utf8(data) if isinstance(data, bytes) else data
-    loader = _StringLoader(text)
+    try:
+        # The reader refuses control bytes (NUL, BEL, ESC) as it is built: inside the try,
+        # so one bad byte is this file's error, never a crash of the whole load.
+        loader = _StringLoader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise YamlInputError(
+            f"control character U+{code:04X} is not allowed in YAML; remove it",
+            line,
+            col,
+        ) from None
     try:
         node = loader.get_single_node()
         marks = _key_marks(node)
