@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 
 from panel.digests import digest
 from panel.errors import TemplateError
 from panel.inputs.personas import Persona, RubricQuestion
+from panel.inputs.sandbox import BoundedSandbox, SafeTemplateLoader
 from panel.inputs.textsafety import neutralise_delimiters
 from panel.inputs.tools import LoadedTool, ToolLink, ToolSpec
 from panel.providers.base import PromptParts
@@ -77,8 +77,8 @@ def _xtext(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
-def _environment(loader: jinja2.BaseLoader) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+def _environment(loader: jinja2.BaseLoader) -> BoundedSandbox:
+    env = BoundedSandbox(
         loader=loader,
         undefined=jinja2.StrictUndefined,
         # Prompts, not HTML: escaping would garble the text the model reads. Untrusted values
@@ -115,7 +115,8 @@ class PromptSet:
 
     def __init__(self, dirs: Sequence[Path]) -> None:
         self.dirs = [Path(d) for d in dirs]
-        self._loader = jinja2.FileSystemLoader([str(d) for d in self.dirs])
+        # Regular files inside the folders only; what a template computes is bounded too.
+        self._loader = SafeTemplateLoader(self.dirs)
         self._env = _environment(self._loader)
         self._templates: dict[str, jinja2.Template] = {}
         self._sources: dict[str, str] = {}
@@ -128,6 +129,8 @@ class PromptSet:
                 raise TemplateError(f"not found in {searched}", name) from None
             except jinja2.TemplateSyntaxError as exc:
                 raise TemplateError(f"line {exc.lineno}: {exc.message}", name) from None
+            except jinja2.TemplateError as exc:  # a refused file (symlink out, FIFO, …)
+                raise TemplateError(str(exc), name) from None
             self._sources[name] = source
         self._persona_cache: dict[str, str] = {}
         self.house = self._render("house.j2", self._house_vars())
@@ -149,11 +152,14 @@ class PromptSet:
 
     def _render(self, name: str, variables: dict[str, object]) -> str:
         try:
-            return self._templates[name].render(variables).strip() + "\n"
+            return self._env.render_bounded(self._templates[name], variables).strip() + "\n"
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"undefined variable: {exc.message}", name) from None
         except jinja2.TemplateError as exc:
-            raise TemplateError(str(exc), name) from None
+            raise TemplateError(" ".join(str(exc).split()), name) from None
+        except (ArithmeticError, TypeError, ValueError, RecursionError, MemoryError) as exc:
+            # What a template's own arithmetic can raise: one line, never a traceback.
+            raise TemplateError(f"{type(exc).__name__}: {exc}", name) from None
 
     def template_digests(self) -> dict[str, str]:
         """``{"house.j2": "sha256:…", …}`` of each template's source."""
