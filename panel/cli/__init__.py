@@ -22,6 +22,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from panel import __version__
 from panel.errors import PanelError
+from panel.inputs.textsafety import terminal_safe
 from panel.redact import redact
 
 # Command name → its one-line help, in --help order. The module is panel.cli.<name>, and it
@@ -109,5 +110,5 @@ def main() -> None:
     try:
         app()
     except PanelError as exc:
-        print(f"panel: error: {redact(str(exc))}", file=sys.stderr)
+        print(f"panel: error: {terminal_safe(redact(str(exc)))}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -18,6 +18,7 @@ from rich.panel import Panel as Box
 from rich.table import Table
 from rich.text import Text
 
+from panel.inputs.textsafety import terminal_safe
 from panel.run.events import (
     Event,
     ReviewFinished,
@@ -28,6 +29,12 @@ from panel.run.events import (
     VerdictDelta,
 )
 from panel.runformat import PairResult
+
+
+def _shown(text: str) -> str:
+    """Model- or file-written text as safe rich markup: no terminal controls, no markup."""
+    return escape(terminal_safe(text))
+
 
 SYNTHETIC_BANNER = "SYNTHETIC — verdicts written by the panel emulator, not by a model"
 
@@ -71,7 +78,7 @@ class LiveDisplay:
             if event.synthetic:
                 self._line(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
             for note in event.notes:
-                self._line(f"[yellow]note:[/] {escape(note)}")
+                self._line(f"[yellow]note:[/] {_shown(note)}")
             for tool, persona in event.pairs:
                 self.rows.setdefault((tool, persona), _Row(tool, persona))
         elif isinstance(event, ReviewStarted):
@@ -101,8 +108,8 @@ class LiveDisplay:
         if self.live is None:
             verdict = {True: "SHIP", False: "NO SHIP", None: r.status.upper()}[r.ship]
             label = " [synthetic]" if r.synthetic else ""
-            detail = escape(r.headline or row.note)
-            self._line(f"{escape(r.tool)} · {r.persona}: [bold]{verdict}[/]{label} — {detail}")
+            detail = _shown(r.headline or row.note)
+            self._line(f"{_shown(r.tool)} · {r.persona}: [bold]{verdict}[/]{label} — {detail}")
 
     def _line(self, markup: str) -> None:
         (self.live.console if self.live else self.console).print(
@@ -124,7 +131,7 @@ class LiveDisplay:
         active = [r for r in self.rows.values() if r.state not in ("queued",)]
         shown = (active or list(self.rows.values()))[-self.max_rows :]
         for row in shown:
-            table.add_row(escape(row.tool), row.persona, _verdict(row), _body(row))
+            table.add_row(_shown(row.tool), row.persona, _verdict(row), _body(row))
         done = sum(r.state in ("ok", "failed", "refused", "reused") for r in self.rows.values())
         footer = Text(
             f"{done}/{len(self.rows)} verdicts · {time.monotonic() - self.t0:.1f}s", style="dim"
@@ -147,12 +154,12 @@ def _verdict(row: _Row) -> Text:
 def _body(row: _Row) -> Text:
     text = Text()
     if row.headline:
-        text.append(row.headline, style="bold")
+        text.append(terminal_safe(row.headline), style="bold")
     if row.quote:
         tail = row.quote if len(row.quote) < 220 else "…" + row.quote[-219:]
-        text.append("\n" + tail, style="dim")
+        text.append("\n" + terminal_safe(tail), style="dim")
     if row.note:
-        text.append(("\n" if text else "") + row.note, style="yellow")
+        text.append(("\n" if text else "") + terminal_safe(row.note), style="yellow")
     return text
 
 
@@ -168,7 +175,7 @@ def render_summary(console: Console, outcome: RunOutcome) -> None:
         verdict = {True: "[green]SHIP[/]", False: "[red]NO SHIP[/]"}.get(r.ship, r.status)  # type: ignore[arg-type]
         detail = r.headline or f"{r.error_class}: {r.error}"
         reused = " [dim](reused)[/]" if r.reused else ""
-        table.add_row(escape(r.tool), r.persona, verdict + reused, escape(detail or ""))
+        table.add_row(_shown(r.tool), r.persona, verdict + reused, _shown(detail or ""))
     console.print(table)
     c, s = m.cost, m.cache_stats
     figures = Table.grid(padding=(0, 3))

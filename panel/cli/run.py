@@ -28,6 +28,7 @@ from panel.cli.options import (
     split_ids,
 )
 from panel.errors import ConfigError
+from panel.inputs.textsafety import terminal_safe
 from panel.inputs.tools import load_tools
 from panel.providers.select import EmulatorSettings, parse_model
 from panel.run.engine import RunOptions, run_panel
@@ -72,9 +73,9 @@ def run(
         raise ConfigError("--ttl must be 5m or 1h")
     loaded = load_tools(tool_files)
     for error in loaded.errors:
-        err.print(f"[red]skipped[/] {escape(str(error))}", soft_wrap=True)
+        err.print(f"[red]skipped[/] {escape(terminal_safe(str(error)))}", soft_wrap=True)
     for warning in loaded.warnings:
-        err.print(f"[yellow]warning[/] {escape(warning)}", soft_wrap=True)
+        err.print(f"[yellow]warning[/] {escape(terminal_safe(warning))}", soft_wrap=True)
     if not loaded.tools:
         raise ConfigError("no tool file loaded; nothing to run")
     options = RunOptions(

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from panel.digests import digest
 from panel.errors import ConfigError, PersonaError
 from panel.inputs.safefiles import UnsafeFileError, read_input_file
+from panel.inputs.textsafety import unshowable_characters
 from panel.inputs.yamlsafe import YamlInputError, decode_utf8, load_yaml
 
 
@@ -183,6 +184,17 @@ def _check(
         if not q.question.strip():
             found.append(issue(f"rubric question {q.id!r} is empty", "rubric"))
         seen.add(q.id)
+    texts = {key: str(getattr(persona, key)) for key in ("name", "title", "lens", "ship_bar")}
+    texts |= {"body": persona.body} | {f"rubric.{q.id}": q.question for q in persona.rubric}
+    for key, text in texts.items():
+        if bad := unshowable_characters(text):
+            # Terminal escapes and bidi overrides would reach every terminal and page.
+            top = key.split(".")[0]
+            found.append(
+                issue(
+                    f"field {key!r} holds control characters ({', '.join(bad)})", top, line_of(top)
+                )
+            )
     words = len(persona.body.split())
     if words < _MIN_BODY_WORDS:
         found.append(

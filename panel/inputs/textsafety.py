@@ -83,6 +83,57 @@ def strip_invisible(text: str) -> tuple[str, list[str]]:
     return "".join(out), notes
 
 
+# --- output: terminals and pages ----------------------------------------------------------
+
+# Whole escape sequences first, payload included (an OSC 52 clipboard write or an OSC 8 link
+# target must not survive as visible junk either): OSC, CSI, DCS/SOS/PM/APC, then any other
+# ESC pair; the 8-bit C1 forms of CSI and OSC too.
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x9d[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x9b[0-?]*[ -/]*[@-~]?"
+    r"|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?"
+    r"|\x1b.?",
+    re.DOTALL,
+)
+_UNSHOWABLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f" + "".join(chr(c) for c in sorted(_BIDI)) + "]"
+)
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with nothing that can drive a terminal or reorder a page: the one sanitiser.
+
+    Removed: escape sequences whole (CSI, OSC 52 clipboard writes, OSC 8 links, DCS…), every
+    other C0 control but newline and tab (carriage return included: it overwrites a line),
+    DEL, the C1 controls, and bidi overrides. Applied to everything panel shows in a terminal
+    (display, diff, error lines) or writes into a page (.md, .html).
+    """
+    if not text:
+        return text
+    if text.isprintable():
+        return text  # the common case, fast
+    return _UNSHOWABLE.sub("", _ESCAPE_SEQUENCE.sub("", text))
+
+
+def terminal_safe_tree(value: Any) -> Any:
+    """`terminal_safe` on every string inside nested dicts, lists and tuples."""
+    if isinstance(value, str):
+        return terminal_safe(value)
+    if isinstance(value, Mapping):
+        return {k: terminal_safe_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [terminal_safe_tree(v) for v in value]
+    return value
+
+
+def unshowable_characters(text: str) -> list[str]:
+    """The characters `terminal_safe` would remove, as U+XXXX names (for lint messages)."""
+    found = {ch for ch in text if _UNSHOWABLE.match(ch) or ch == "\x1b"}
+    return [f"U+{ord(ch):04X}" for ch in sorted(found)]
+
+
 # --- post-check -----------------------------------------------------------------------------
 
 _WORD = re.compile(r"[a-z0-9_']+")
@@ -184,4 +235,11 @@ def neutralise_delimiters(text: str) -> str:
     )
 
 
-__all__ = ["injection_flags", "neutralise_delimiters", "strip_invisible"]
+__all__ = [
+    "injection_flags",
+    "neutralise_delimiters",
+    "strip_invisible",
+    "terminal_safe",
+    "terminal_safe_tree",
+    "unshowable_characters",
+]

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from panel.inputs.textsafety import terminal_safe, terminal_safe_tree
 from panel.pages.records import ship_pct
 from panel.runformat import PairResult, RunManifest
 
@@ -354,7 +355,7 @@ def format_text(d: RunDiff) -> str:
 def _md(text: str) -> str:
     from panel.pages.render import md_escape  # render imports records; keep diff importable alone
 
-    return md_escape(text)
+    return md_escape(terminal_safe(text))  # before escaping: an escape would split a sequence
 
 
 def format_markdown(d: RunDiff) -> str:
@@ -406,4 +407,5 @@ def format_json(d: RunDiff) -> str:
 
 def format_diff(d: RunDiff, fmt: str) -> str:
     formats = {"text": format_text, "md": format_markdown, "html": format_html, "json": format_json}
-    return formats[fmt](d)
+    # Model-written text reaches terminals and pages: every string through the one sanitiser.
+    return formats[fmt](RunDiff.model_validate(terminal_safe_tree(d.model_dump())))

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from panel.inputs.textsafety import terminal_safe, terminal_safe_tree
 from panel.pages.records import (
     ComparisonRecord,
     ToolCard,
@@ -165,12 +166,23 @@ def _rows(record: ComparisonRecord) -> list[dict[str, Any]]:
     ]
 
 
+def _shown(record: ComparisonRecord) -> ComparisonRecord:
+    """The record with every string through the one control-character sanitiser."""
+    return ComparisonRecord.model_validate(terminal_safe_tree(record.model_dump()))
+
+
 def render_html(record: ComparisonRecord) -> str:
-    return html_env().get_template("compare.html.j2").render(r=record, rows=_rows(record))
+    record = _shown(record)
+    return terminal_safe(
+        html_env().get_template("compare.html.j2").render(r=record, rows=_rows(record))
+    )
 
 
 def render_markdown(record: ComparisonRecord) -> str:
-    return markdown_env().get_template("compare.md.j2").render(r=record, rows=_rows(record))
+    record = _shown(record)
+    return terminal_safe(
+        markdown_env().get_template("compare.md.j2").render(r=record, rows=_rows(record))
+    )
 
 
 def render_json(record: ComparisonRecord) -> str:
@@ -178,11 +190,17 @@ def render_json(record: ComparisonRecord) -> str:
 
 
 def render_index_html(records: Sequence[ComparisonRecord], title: str = "Comparisons") -> str:
-    return html_env().get_template("index.html.j2").render(records=records, title=title)
+    records = [_shown(r) for r in records]
+    return terminal_safe(
+        html_env().get_template("index.html.j2").render(records=records, title=title)
+    )
 
 
 def render_index_markdown(records: Sequence[ComparisonRecord], title: str = "Comparisons") -> str:
-    return markdown_env().get_template("index.md.j2").render(records=records, title=title)
+    records = [_shown(r) for r in records]
+    return terminal_safe(
+        markdown_env().get_template("index.md.j2").render(records=records, title=title)
+    )
 
 
 def write_pages(record: ComparisonRecord, out_dir: Path) -> PagePaths:
