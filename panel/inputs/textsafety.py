@@ -206,6 +206,27 @@ def injection_flags(
     return flags
 
 
+# A verdict repeating this many consecutive words of panel's own prompt (house or persona
+# block) is leaking it: honest reviews paraphrase a rubric, they do not recite twelve words.
+PROMPT_LEAK_WORDS = 12
+PROMPT_LEAK_FLAG = "injection_suspected:prompt_leak"
+
+
+def prompt_leak_flags(verdict_fields: Mapping[str, Any] | str, prompts: Sequence[str]) -> list[str]:
+    """``[PROMPT_LEAK_FLAG]`` when the verdict reproduces PROMPT_LEAK_WORDS or more
+    consecutive words of any prompt text (the house and persona blocks); else []."""
+    words = _words("\n".join(_strings(verdict_fields)))
+    n = PROMPT_LEAK_WORDS
+    grams = {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+    if not grams:
+        return []
+    for prompt in prompts:
+        source = _words(prompt)
+        if any(tuple(source[i : i + n]) in grams for i in range(len(source) - n + 1)):
+            return [PROMPT_LEAK_FLAG]
+    return []
+
+
 def _copied_instruction(
     untrusted_text: str, verdict_words: list[str], grams: set[tuple[str, ...]]
 ) -> bool:
@@ -238,6 +259,7 @@ def neutralise_delimiters(text: str) -> str:
 __all__ = [
     "injection_flags",
     "neutralise_delimiters",
+    "prompt_leak_flags",
     "strip_invisible",
     "terminal_safe",
     "terminal_safe_tree",

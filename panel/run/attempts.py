@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from panel.errors import ErrorClass, UpstreamError
 from panel.inputs.prompts import tool_view
-from panel.inputs.textsafety import injection_flags
+from panel.inputs.textsafety import injection_flags, prompt_leak_flags
 from panel.inputs.tools import LoadedTool
 from panel.providers.base import Reask, VerdictRequest
 from panel.runformat import PairResult, Usage
@@ -130,6 +130,17 @@ def pair_result(
         rubric={a.question_id: a.answer for a in v.answers},
         strengths=v.strengths,
         risks=v.risks,
-        flags=injection_flags(fields, untrusted_text(tool), canaries),
+        flags=injection_flags(fields, untrusted_text(tool), canaries)
+        + _leak_flags(v, state.request),
         **common,
+    )
+
+
+def _leak_flags(v: Verdict, request: VerdictRequest) -> list[str]:
+    """Prompt leakage: any field against the house block; all but the rubric answers against
+    the persona block (an answer may fairly restate its own rubric question)."""
+    prose = {"headline": v.headline, "quote": v.quote, "strengths": v.strengths, "risks": v.risks}
+    answers = [a.answer for a in v.answers]
+    return prompt_leak_flags({**prose, "answers": answers}, [request.parts.house]) or (
+        prompt_leak_flags(prose, [request.parts.persona])
     )
