@@ -257,7 +257,7 @@ class _PanelRun:
         if cache is not None:
             remaining = []
             for pair in todo:
-                hit = cache.get(self._pair_key(pair))
+                hit = cache.get(self._pair_key(pair), tool_slug=pair[0], persona=pair[1])
                 if hit is None:
                     remaining.append(pair)
                     continue
@@ -267,6 +267,7 @@ class _PanelRun:
                 self.emit(ReviewFinished(result))
                 reused += 1
             todo = remaining
+            notes += cache.warnings  # e.g. a row holding another pair's result, skipped
         plan = self._plan(todo)
         notes += plan.warnings if plan else []
         self.emit(

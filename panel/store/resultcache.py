@@ -177,8 +177,16 @@ class ResultCache:
                 self._warn("cannot open; continuing without it", e)
         return self._cache
 
-    def get(self, key: str) -> PairResult | None:
-        """The cached result for `key`, or None on a miss or any problem with the cache."""
+    def get(
+        self, key: str, *, tool_slug: str | None = None, persona: str | None = None
+    ) -> PairResult | None:
+        """The cached result for `key`, or None on a miss or any problem with the cache.
+
+        A row is used only if it is verifiably this key's: the envelope's key matches, and for
+        a pair's lookup (tool and persona given) so do the result's own `pair_key`, tool and
+        persona. Anything else (a row
+        copied from another pair, a hand-edited cache) is logged and treated as a miss.
+        """
         cache = self._open()
         if cache is None:
             return None
@@ -194,9 +202,30 @@ class ResultCache:
         except ValueError as e:  # pydantic's ValidationError is a ValueError
             self._warn(f"entry {key} is not a valid result; treating as a miss", e)
             return None
-        if env.cache_format != CACHE_FORMAT or env.pair_key != key:
+        if env.cache_format != CACHE_FORMAT:
             return None
-        return env.result
+        result = env.result
+        mismatch = [
+            name
+            for name, got, want in (
+                ("key", env.pair_key, key),
+                # A pair's own lookup checks the result's key too (bare-key callers may file
+                # a result under any key they like).
+                ("pair_key", result.pair_key, key if tool_slug or persona else None),
+                ("tool", result.tool_slug, tool_slug),
+                ("persona", result.persona, persona),
+            )
+            if want is not None and got != want
+        ]
+        if mismatch:
+            self._warn(
+                f"entry {key} holds another pair's result; treating as a miss",
+                CorruptEntry(
+                    f"{', '.join(mismatch)} differ ({result.tool_slug} × {result.persona})"
+                ),
+            )
+            return None
+        return result
 
     def put(self, key: str, result: PairResult) -> bool:
         """Cache an ok or refused result; failed ones are never cached. True if stored."""
