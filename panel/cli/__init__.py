@@ -106,9 +106,15 @@ def _root(
 
 
 def main() -> None:
-    """Entry point: domain errors become one clear line on stderr and exit code 2."""
+    """Entry point: domain and file-system errors become one line on stderr and exit code 2."""
     try:
         app()
     except PanelError as exc:
         print(f"panel: error: {terminal_safe(redact(str(exc)))}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as exc:
+        # The file system said no (disk full, read-only, a file where a folder should be)
+        # somewhere no PanelError was raised: still one line and exit 2, never a traceback.
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"panel: error: {terminal_safe(exc.strerror or str(exc))}{where}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -10,6 +10,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from panel.errors import ConfigError
 from panel.providers.anthropic import AnthropicProvider
@@ -81,6 +82,24 @@ def _require(env: Mapping[str, str], var: str, provider: str) -> str:
     return key
 
 
+URL_VARS = ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "PANEL_EMULATOR_URL")
+
+
+def check_base_urls(env: Mapping[str, str], base_url: str | None) -> None:
+    """ConfigError naming the variable when a base URL cannot be parsed (e.g. `http://[::1`)."""
+    for name, url in [("--base-url", base_url), *((v, env.get(v)) for v in URL_VARS)]:
+        if not url:
+            continue
+        try:
+            parts = urlsplit(url)
+            _ = parts.port  # raises on a bad port or an unclosed IPv6 bracket
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError as exc:
+            raise ConfigError(f"{name}={url!r} is not a valid URL: {exc}") from None
+        if not ok:
+            raise ConfigError(f"{name}={url!r} is not a valid URL: expected http(s)://HOST[:PORT]")
+
+
 @contextlib.asynccontextmanager
 async def open_provider(
     spec: ModelSpec,
@@ -94,6 +113,7 @@ async def open_provider(
     """Build the provider for a spec; for `emulator:` also start (and stop) the emulator."""
     env = os.environ if env is None else env
     remember_env_secrets(env)  # whatever an upstream echoes back, these values never print
+    check_base_urls(env, base_url)
     async with contextlib.AsyncExitStack() as stack:
         provider: Provider
         if spec.provider == "anthropic":

@@ -394,7 +394,16 @@ class _PanelRun:
                 await scheduler.started(pair)
 
         workers = max(1, min(self.options.concurrency, len(todo)))
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            # One worker's failure (a full disk) ends the run: the others are cancelled and
+            # awaited here, so none raises again during shutdown (one error line, no traces).
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         return pending
 
     # -- one pair -----------------------------------------------------------------------

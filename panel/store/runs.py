@@ -139,7 +139,12 @@ class RunStore:
         The manifest's run_id is replaced by the new id (pass any placeholder).
         """
         runs_dir = Path(runs_dir)
-        runs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+            if not runs_dir.is_dir():
+                raise NotADirectoryError(20, "not a folder")
+        except OSError as e:  # a file in the way, read-only, disk full: one line, not a trace
+            raise RunStoreError(f"cannot use runs folder {runs_dir}: {e.strerror or e}") from None
         for _ in range(10):
             rid = validate_run_id(run_id) if run_id else new_run_id()
             try:
@@ -148,6 +153,8 @@ class RunStore:
             except FileExistsError:
                 if run_id:
                     raise RunStoreError(f"run {run_id} already exists") from None
+            except OSError as e:
+                raise RunStoreError(f"cannot create a run in {runs_dir}: {e.strerror}") from None
         else:  # pragma: no cover - ten collisions of 24 random bits in one second
             raise RunStoreError("could not pick a unique run id")
         store = cls(runs_dir, rid)
@@ -193,8 +200,12 @@ class RunStore:
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as e:  # disk full: one line, and the lock is not left held
+            os.close(fd)
+            raise RunStoreError(f"cannot write {self.path / LOCK}: {e.strerror}") from None
         self._lock_fd = fd
         try:
             self._remove_stale_tmp()
