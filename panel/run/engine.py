@@ -44,6 +44,7 @@ from panel.providers.select import EmulatorSettings, ModelSpec, open_provider, p
 from panel.providers.streaming import StreamLimits
 from panel.run import costs
 from panel.run.attempts import PairState, pair_result, validation_message
+from panel.run.budget import spent_so_far
 from panel.run.events import (
     Event,
     EventSink,
@@ -241,6 +242,8 @@ class _PanelRun:
 
     async def _execute(self, store: RunStore) -> RunOutcome:
         self.store = store
+        if self.options.resume:  # the budget is the run's: earlier invocations' spend counts
+            self.spent = spent_so_far(store, self._usage_cost)
         done: set[PairId] | dict[PairId, PairResult]
         if self.options.keep_results:
             done = store.results()
