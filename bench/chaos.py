@@ -9,6 +9,14 @@ Then it cross-checks three ledgers — results.jsonl, attempts.jsonl and the emu
 request log — prints a table, and, last, one JSON line with the figures docs/reliability.md
 quotes. Targets: lost, duplicates, truncated_accepted, secret_hits all 0; max_in_flight <=
 concurrency_cap; requests_per_pair_max <= 1 + the retry limit.
+
+A second, shorter phase throws the edges of issue 12 at the CLI (`python -m panel`, as a user
+runs it): upstreams that stay silent, send only headers, stream forever, stream huge deltas or
+echo the key back (tests/hardening/hostile_upstream.py), and a tool folder holding a FIFO, a
+NUL byte and symlinks to /proc/self/environ and /dev/stdin. Its figures: `hangs` (commands
+that did not end within their deadlines: 0), `hostile_pairs_ended` (bad pairs that ended as a
+classified failure), `leaks_found` (the canary key anywhere on disk or in the output: 0),
+`files_destroyed` (hand-written workspace files changed or gone afterwards: 0).
 """
 
 from __future__ import annotations
@@ -16,15 +24,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import io
 import json
+import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ helpers
 
 from panel.emulator.faults import FAULT_NAMES
 from panel.emulator.runner import run_emulator
@@ -164,7 +177,107 @@ async def chaos(n_tools: int, concurrency: int, seed: int, work: Path) -> dict[s
 
 
 def _files_containing(root: Path, needle: bytes) -> list[str]:
-    return [str(p) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+    return [
+        str(p)
+        for p in root.rglob("*")
+        if p.is_file() and not p.is_symlink() and needle in p.read_bytes()
+    ]
+
+
+HOSTILE_TOOLS = ("Silent", "Headers", "Endless", "Huge", "Echo")
+# The CLI's deadlines for this phase come from the environment (PANEL_STREAM_LIMITS): short,
+# so a phase of five hostile upstreams takes seconds; a command still running after
+# HANG_AFTER seconds counts as a hang and is killed.
+HANG_AFTER = 60.0
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file() and not p.is_symlink() and not p.is_fifo()
+    }
+
+
+def _edges(work: Path) -> dict[str, Any]:
+    """Phase two: hostile upstreams and hostile input files, through the real CLI."""
+    from tests.hardening.hostile_upstream import hostile_upstream
+
+    work.mkdir()
+    tools = work / "tools"
+    tools.mkdir()
+    for name in (*HOSTILE_TOOLS, "Plain"):
+        (tools / f"{name.lower()}.yaml").write_text(
+            f"name: {name} Tool\ntagline: an edge case\npricing: Free\n"
+            f"description: {name} Tool formats configuration files and checks them in CI.\n"
+        )
+    (tools / "nul.yaml").write_bytes(b"name: Nul\x00 Tool\ntagline: t\npricing: Free\n")
+    os.mkfifo(tools / "fifo.yaml")
+    (tools / "environ.yaml").symlink_to("/proc/self/environ")
+    (tools / "stdin.yaml").symlink_to("/dev/stdin")
+    notes = work / "docs"
+    notes.mkdir()
+    (notes / "hand-written.md").write_text("An editor's notes: panel must never touch these.\n")
+    before = _snapshot(work)
+    hangs, ended, outputs = 0, 0, []
+    config = EmulatorConfig.from_cli(seed=1, latency_scale=0.0, faults="")
+    with run_emulator(config) as emu, hostile_upstream(emu.base_url) as upstream:
+        procs = []
+        for model, key, url_var, suffix in (
+            ("anthropic:claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", ""),
+            ("openai:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1"),
+        ):
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
+                key: CANARY,
+                url_var: upstream.base_url + suffix,
+                "PANEL_STREAM_LIMITS": "first_byte=1,idle=1,total=2",
+            }
+            cmd = [sys.executable, "-m", "panel", "run", "tools", "--model", model,
+                   "-p", "skeptic", "--runs-dir", f"runs-{key[:3].lower()}", "--json",
+                   "--no-cache"]  # fmt: skip
+            procs.append(
+                subprocess.Popen(
+                    cmd,
+                    cwd=work,
+                    env=env,
+                    text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+            )
+        started = time.monotonic()
+        for proc in procs:
+            try:
+                out, err = proc.communicate(
+                    timeout=max(1.0, HANG_AFTER - (time.monotonic() - started))
+                )
+            except subprocess.TimeoutExpired:
+                hangs += 1
+                proc.kill()
+                out, err = proc.communicate()
+            outputs.append(out + err)
+            try:
+                results = json.loads(out).get("results", [])
+            except ValueError:
+                continue
+            ended += sum(
+                1
+                for r in results
+                if r.get("status") == "failed" and r.get("tool", "").split()[0] in HOSTILE_TOOLS
+            )
+    leaks = _files_containing(work, CANARY.encode())
+    leaks_found = len(leaks) + sum(o.count(CANARY) for o in outputs)
+    after = _snapshot(work)
+    destroyed = sum(1 for path, digest in before.items() if after.get(path) != digest)
+    return {
+        "hangs": hangs,
+        "hostile_pairs_ended": ended,
+        "hostile_pairs": 2 * len(HOSTILE_TOOLS),
+        "leaks_found": leaks_found,
+        "files_destroyed": destroyed,
+        "hostile_upstream_hits": dict(sorted(upstream.hits.items())),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="panel-chaos-") as tmp:
         report = asyncio.run(chaos(args.tools, args.concurrency, args.seed, Path(tmp)))
+        edges = _edges(Path(tmp) / "edges")
     table, figures = report["table"], report["figures"]
+    table["hostile_upstream_hits"] = edges.pop("hostile_upstream_hits")
+    figures.update(edges)
     for key, value in {**table, **figures}.items():
         print(f"{key:>24}  {value}")
     failed = (
@@ -185,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
         or figures["secret_hits"]
         or figures["max_in_flight"] > figures["concurrency_cap"]
         or figures["requests_per_pair_max"] > 1 + figures["retry_limit"]
+        or figures["hangs"]
+        or figures["hostile_pairs_ended"] != figures["hostile_pairs"]
+        or figures["leaks_found"]
+        or figures["files_destroyed"]
     )
     sys.stdout.write(json.dumps(figures) + "\n")
     return 1 if failed else 0

@@ -114,6 +114,7 @@ async def open_provider(
     env = os.environ if env is None else env
     remember_env_secrets(env)  # whatever an upstream echoes back, these values never print
     check_base_urls(env, base_url)
+    limits = limits or StreamLimits.from_env(env, idle=idle_timeout)
     async with contextlib.AsyncExitStack() as stack:
         provider: Provider
         if spec.provider == "anthropic":

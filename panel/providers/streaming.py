@@ -7,6 +7,9 @@ Every attempt has four bounds (docs/reliability.md, "Deadlines"), all in `Stream
     total       the whole attempt, first byte to last event: 600 s
     max_bytes   model-written bytes (tool arguments and text) one stream may carry: 256 KiB
 
+Set them with `RunOptions.stream_limits`, or from the environment for the CLI:
+`PANEL_STREAM_LIMITS="first_byte=30,idle=30,total=300"`.
+
 The SDKs drop `ping` events, so a stream that only pings (F11) yields nothing: a timer around
 each read turns that silence into `stalled` instead of a ten-minute hang on the read timeout.
 A server that accepts and never answers is `timeout` after `first_byte`; a stream that sends
@@ -17,11 +20,11 @@ a runaway stream would only run away again).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from panel.errors import ErrorClass, UpstreamError
+from panel.errors import ConfigError, ErrorClass, UpstreamError
 
 T = TypeVar("T")
 
@@ -35,6 +38,29 @@ class StreamLimits:
     total: float = 600.0
     max_bytes: int = 256 * 1024
     connect: float = 10.0  # the TCP/TLS connect alone, inside first_byte
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, idle: float = 60.0) -> StreamLimits:
+        """Limits from `PANEL_STREAM_LIMITS` ("first_byte=60,idle=60,total=600,max_bytes=…").
+
+        Unset keys keep their defaults (`idle` from the caller's option); a malformed value is
+        a ConfigError naming the variable.
+        """
+        values: dict[str, float | int] = {"idle": idle}
+        spec = env.get("PANEL_STREAM_LIMITS", "").strip()
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            name, _, raw = item.partition("=")
+            name = name.strip()
+            try:
+                if name not in cls.__dataclass_fields__:
+                    raise ValueError(f"unknown key {name!r}")
+                value = int(raw) if name == "max_bytes" else float(raw)
+                if not 0 < value < float("inf"):
+                    raise ValueError("must be a positive finite number")
+            except ValueError as exc:
+                raise ConfigError(f"PANEL_STREAM_LIMITS: {item!r}: {exc}") from None
+            values[name] = value
+        return cls(**values)  # type: ignore[arg-type]
 
 
 class _SDKStream(Protocol):
