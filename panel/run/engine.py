@@ -72,6 +72,7 @@ from panel.runformat import (
     Ttl,
     Usage,
 )
+from panel.store.claims import claim_pair
 from panel.store.resultcache import ResultCache, digest_settings, pair_key_for
 from panel.store.runs import RunStore
 from panel.tokens import canonical_json
@@ -391,7 +392,7 @@ class _PanelRun:
                     self.stop_reason = f"budget of ${self.options.budget_usd:.2f} reached"
                     pending.append(pair)
                     continue
-                finished = await self._review(pair, scheduler, cache)
+                finished = await self._claimed_review(pair, scheduler, cache)
                 if not finished:
                     pending.append(pair)
                 await scheduler.started(pair)
@@ -410,6 +411,25 @@ class _PanelRun:
         return pending
 
     # -- one pair -----------------------------------------------------------------------
+
+    async def _claimed_review(
+        self, pair: PairId, scheduler: CacheAwareScheduler, cache: ResultCache | None
+    ) -> bool:
+        """`_review` under a claim on the pair key, so a concurrent run never pays twice."""
+        if cache is None:
+            return await self._review(pair, scheduler, cache)
+        key = self._pair_key(pair)
+        async with claim_pair(cache.directory, key):
+            # Looked up again under the claim: a concurrent run may have recorded this very
+            # pair since this run's first look (whether or not we had to wait for it).
+            hit = cache.get(key, tool_slug=pair[0], persona=pair[1])
+            if hit is None:
+                return await self._review(pair, scheduler, cache)
+            result = hit.model_copy(update={"reused": True, "attempts": 0, "cost_usd": 0.0})
+            self.store.append_result(result)
+            self._keep(result)
+            self.emit(ReviewFinished(result))
+            return True
 
     async def _review(
         self, pair: PairId, scheduler: CacheAwareScheduler, cache: ResultCache | None
