@@ -23,7 +23,7 @@ QUOTE_MIN_WORDS = 60
 QUOTE_MAX_WORDS = 200
 # Size caps on every model-written field (characters; list lengths). Far above an honest
 # verdict, far below what a runaway or hostile upstream can send: over them is schema_invalid.
-MAX_CHARS = {"headline": 1000, "quote": 4000, "answer": 2000, "question_id": 100, "item": 1000}
+MAX_CHARS = {"headline": 1000, "quote": 8000, "answer": 4000, "question_id": 100, "item": 4000}
 MAX_ITEMS = {"answers": 50, "strengths": 10, "risks": 10}
 
 
