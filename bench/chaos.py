@@ -8,7 +8,8 @@ plan covering every fault class except the two that stop a run on purpose (spend
 Then it cross-checks three ledgers — results.jsonl, attempts.jsonl and the emulator's own
 request log — prints a table, and, last, one JSON line with the figures docs/reliability.md
 quotes. Targets: lost, duplicates, truncated_accepted, secret_hits all 0; max_in_flight <=
-concurrency_cap; requests_per_pair_max <= 1 + the retry limit.
+concurrency_cap; requests_per_pair_max (requests the provider ran: every status but 429) <=
+1 + the retry limit, and rate_limited_per_pair_max <= the separate 429 budget.
 
 A second, shorter phase throws the edges of issue 12 at the CLI (`python -m panel`, as a user
 runs it): upstreams that stay silent, send only headers, stream forever, stream huge deltas or
@@ -170,8 +171,14 @@ async def chaos(n_tools: int, concurrency: int, seed: int, work: Path) -> dict[s
             "secret_hits": secret_hits,
             "max_in_flight": stats["max_in_flight"],
             "concurrency_cap": concurrency,
-            "requests_per_pair_max": max((len(v) for v in by_pair.values()), default=0),
+            "requests_per_pair_max": max(
+                (sum(r["status"] != 429 for r in v) for v in by_pair.values()), default=0
+            ),
             "retry_limit": limits.max_attempts - 1,
+            "rate_limited_per_pair_max": max(
+                (sum(r["status"] == 429 for r in v) for v in by_pair.values()), default=0
+            ),
+            "rate_limited_limit": limits.max_rate_limited,
         },
     }
 
@@ -305,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         or figures["hostile_pairs_ended"] != figures["hostile_pairs"]
         or figures["leaks_found"]
         or figures["files_destroyed"]
+        or figures["rate_limited_per_pair_max"] > figures["rate_limited_limit"]
     )
     sys.stdout.write(json.dumps(figures) + "\n")
     return 1 if failed else 0

@@ -1,7 +1,9 @@
 """The one retry owner: tenacity, driven by error classes (never by exception types).
 
 The SDKs' own retries are off, so the number of upstream attempts per pair is bounded here:
-at most `max_attempts`. What is retried, and how:
+at most `max_attempts` that the provider ran, plus at most `max_rate_limited` 429 rejections
+(a 429 is refused before any work and never billed, so a batch held at its rate limit does not
+spend the budget meant for failures; F02). What is retried, and how:
 
     rate_limited      wait retry-after (and pause every launch meanwhile); a wait longer than
                       `max_retry_after` pauses the run resumably instead of sleeping (F03)
@@ -23,7 +25,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from panel.errors import ErrorClass, UpstreamError
 from panel.providers.classify import RETRYABLE
@@ -41,7 +43,8 @@ ONCE = frozenset(
 
 @dataclass(frozen=True)
 class RetryLimits:
-    max_attempts: int = 4  # upstream attempts per pair, first one included
+    max_attempts: int = 4  # upstream attempts per pair that were not 429s, first one included
+    max_rate_limited: int = 8  # 429 rejections per pair (unbilled), on top of max_attempts
     max_retry_after: float = 60.0  # a longer retry-after pauses the run instead
     base_delay: float = 0.5
     max_delay: float = 8.0
@@ -117,9 +120,15 @@ class PairRetry:
         )
         return backoff * (0.5 + self._rng.random() / 2)
 
+    def should_stop(self, state: RetryCallState) -> bool:
+        """Called after should_retry, so the counts include the attempt that just failed."""
+        rejected = self.counts[ErrorClass.RATE_LIMITED]
+        ran = state.attempt_number - rejected
+        return ran >= self.limits.max_attempts or rejected > self.limits.max_rate_limited
+
     def retrying(self) -> AsyncRetrying:
         return AsyncRetrying(
-            stop=stop_after_attempt(self.limits.max_attempts),
+            stop=self.should_stop,
             wait=self.wait_seconds,
             retry=retry_if_exception(self.should_retry),
             reraise=True,
