@@ -7,7 +7,8 @@
     │   └── TemplateError            (template name)
     ├── ConfigError                  no key for the chosen provider, unknown model, bad option
     ├── RunStoreError                a run folder is missing, locked by another process, corrupt
-    ├── PublishError                 publishing refused (unaccepted flips) or failed
+    ├── PublishError                 publishing failed, or the site target is unsafe
+    │   └── GateRefused              a page gate refused (flips, incomplete, synthetic): exit 1
     └── UpstreamError                a provider call failed; carries an ErrorClass
         (raised by providers, classified once in panel.providers.classify, recorded as data by the
          engine: one persona failing never fails the panel)
@@ -48,6 +49,8 @@ class ErrorClass(StrEnum):
 
 class PanelError(Exception):
     """Base of every error panel raises on purpose."""
+
+    exit_code = 2  # the CLI's exit code for it (docs/reliability.md, "Exit codes")
 
 
 class InputError(PanelError):
@@ -92,6 +95,12 @@ class RunStoreError(PanelError):
 
 class PublishError(PanelError):
     pass
+
+
+class GateRefused(PublishError):
+    """A publish gate said no (flips, incomplete or synthetic pages): nothing changed, exit 1."""
+
+    exit_code = 1
 
 
 class UpstreamError(PanelError):

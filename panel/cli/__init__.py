@@ -34,8 +34,7 @@ COMMANDS: dict[str, str] = {
     "batch": "Run the panel over a manifest's tools, reusing unchanged verdicts; build its "
     "comparisons.",
     "diff": "Show what changed between two runs, persona by persona, and why.",
-    "publish": "Publish a run's comparison pages, atomically, gated on flips against the live "
-    "site.",
+    "publish": "Publish runs' comparison pages onto the site, atomically, gated page by page.",
     "personas": "List, show and lint persona files.",
     "emulator": "Serve the emulator; prints `listening on http://HOST:PORT` once ready.",
 }
@@ -106,12 +105,12 @@ def _root(
 
 
 def main() -> None:
-    """Entry point: domain and file-system errors become one line on stderr and exit code 2."""
+    """Entry point: domain and file-system errors become one line on stderr; exit 2 (a gate: 1)."""
     try:
         app()
     except PanelError as exc:
         print(f"panel: error: {terminal_safe(redact(str(exc)))}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(exc.exit_code) from None
     except OSError as exc:
         # The file system said no (disk full, read-only, a file where a folder should be)
         # somewhere no PanelError was raised: still one line and exit 2, never a traceback.

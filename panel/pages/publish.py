@@ -1,76 +1,99 @@
-"""Publishing a run's comparison records as a static site, gated on the diff readers would see.
+"""Publishing runs' comparison records onto a site panel owns, gated page by page.
 
-The site folder is owned by panel: every publish replaces it whole. Pages are rendered into a
-temp folder beside it and swapped in by rename (old -> backup, new -> site, backup removed),
-so a failure at any point leaves the previous site as it was. `DIR/.panel-published.json`
-says which run is live, so `panel diff RUN` (one argument) diffs against what readers see.
+A site is a set of pages, each built from a known set of verdicts (the ledger, `site.py`).
+`publish(RUN...)` adds or updates the pages for the records of those runs and keeps every
+other page; `--remove PAGE` and `--prune` are the only ways a page leaves. The gates look
+only at the pages being added or updated: a flip is a persona whose ship vote differs from the
+one that page shows now; a page with a failed, pending or missing reviewer, or with a
+synthetic verdict, is refused unless allowed. A refusal names the page, the reviewer and the
+command that fixes it, and leaves the site as it was (exit 1, like `panel diff --fail-on`).
 """
 
 from __future__ import annotations
 
-import os
-import secrets
+import json
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from panel.digests import digest
-from panel.errors import PublishError, RunStoreError
+from panel.digests import json_digest
+from panel.errors import GateRefused, InputError, PublishError
 from panel.inputs.yamlsafe import YamlInputError, load_yaml
-from panel.pages.diff import RunDiff, RunSide, compare_runs
-from panel.pages.records import ComparisonRecord, read_records, record_json, write_atomic
+from panel.pages.diff import RunSide
+from panel.pages.records import ComparisonRecord, read_record, read_records, safe_child
 from panel.pages.render import write_index, write_pages
+from panel.pages.site import (
+    LEGACY_STATE,
+    SITE_FILE,
+    Approval,
+    PageEntry,
+    ShownVerdict,
+    SiteLedger,
+    check_target,
+    read_ledger,
+    recover,
+    swap_in,
+    write_ledger,
+)
 
-STATE_FILE = ".panel-published.json"
+STATE_FILE = SITE_FILE
 APPROVALS_MAX_BYTES = 256 * 1024
+PAGE_SUFFIXES = (".html", ".md", ".json")
+INCOMPLETE = ("failed", "missing")
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Approval(_Frozen):
-    """One reviewed flip an editor accepts: `- tool: <slug>` / `  persona: <id>`."""
-
+class Flip(_Frozen):
     tool: str
     persona: str
+    before: bool  # what the page shows now
+    after: bool
 
 
-class PublishState(_Frozen):
-    """What the site currently shows: written inside the site, swapped in with it."""
-
-    format: Literal[1] = 1
-    run_id: str  # relative to the runs folder it was published from
-    runs_dir: str
-    published_at: str
-    previous_run_id: str | None = None
-    records: dict[str, str]  # record slug -> sha256 of its JSON
-    accepted_flips: list[Approval] = Field(default_factory=list)
+class PageUpdate(_Frozen):
+    slug: str
+    flips: list[Flip] = Field(default_factory=list)
 
 
 class PublishReport(_Frozen):
-    run_id: str
+    run_ids: list[str]
+    run_id: str | None  # the last run given (None for a publish that only removes)
     site: str
-    pages: list[str]  # record slugs
-    previous_run_id: str | None
-    flips: list[Approval]
-    accepted: list[Approval]
+    added: list[str] = Field(default_factory=list)
+    updated: list[PageUpdate] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+    kept: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    pages: list[str] = Field(default_factory=list)  # the given runs' pages (added/updated/same)
+    site_pages: list[str] = Field(default_factory=list)  # every page on the site now
+    previous_run_id: str | None = None
+    flips: list[Approval] = Field(default_factory=list)
+    accepted: list[Approval] = Field(default_factory=list)
+    incomplete: list[str] = Field(default_factory=list)  # pages published with --allow-incomplete
+    synthetic: list[str] = Field(default_factory=list)  # pages published with --allow-synthetic
 
 
-def read_state(site: Path) -> PublishState | None:
-    """The site's publish state, or None when nothing was published there."""
-    path = site / STATE_FILE
-    if not path.is_file() or path.is_symlink():
-        return None
-    try:
-        return PublishState.model_validate_json(path.read_bytes())
-    except (OSError, ValidationError) as exc:
-        raise PublishError(f"{path}: unreadable publish state: {exc}") from None
+@dataclass(frozen=True)
+class Candidate:
+    """A page as the given runs would show it."""
+
+    record: ComparisonRecord
+    run_id: str
+    runs_dir: Path
+    verdicts: list[ShownVerdict]
+
+
+def read_state(site: Path) -> SiteLedger | None:
+    """The site's ledger, or None when nothing was published there."""
+    return read_ledger(site)
 
 
 def load_approvals(path: Path) -> list[Approval]:
@@ -90,118 +113,94 @@ def load_approvals(path: Path) -> list[Approval]:
         raise PublishError(f"{path}: invalid approvals file: {exc}") from None
 
 
-def unaccepted_flips(
-    diff: RunDiff, accept_all: bool, approvals: Sequence[Approval]
-) -> tuple[list[Approval], list[Approval]]:
-    """(all flips, the flips nobody accepted)."""
-    flips = [Approval(tool=c.tool, persona=c.persona) for c in diff.changes if c.kind == "flip"]
-    if accept_all:
-        return flips, []
-    approved = set(approvals)
-    return flips, [f for f in flips if f not in approved]
+def content_digest(record: ComparisonRecord) -> str:
+    """The record as readers see it: without the run id and date that differ on every run."""
+    data = record.model_dump(mode="json")
+    data["provenance"].pop("run_id")
+    data["provenance"].pop("date")
+    return json_digest(data)
 
 
-def _refusal(run_id: str, previous: str, diff: RunDiff, missing: list[Approval], site: Path) -> str:
-    lines = []
-    for c in diff.changes:
-        if c.kind == "flip" and Approval(tool=c.tool, persona=c.persona) in missing:
-            before = "ship" if c.before and c.before.ship else "not ship"
-            after = "ship" if c.after and c.after.ship else "not ship"
-            lines.append(f"  {c.tool} × {c.persona}: {before} -> {after}")
-    return (
-        f"run {run_id} flips {len(missing)} verdict(s) against the published run {previous}:\n"
-        + "\n".join(lines)
-        + f"\nreview them with `panel diff {run_id} --site {site}`, then publish with "
-        "--accept-flips, or list them in an approvals file (--approvals FILE) as:\n"
-        + "".join(f"  - tool: {m.tool}\n    persona: {m.persona}\n" for m in missing[:3])
-    ).rstrip()
+def shown_verdicts(record: ComparisonRecord, run: RunSide) -> list[ShownVerdict]:
+    """Every (tool, persona) the record's page shows, with the result it came from."""
+    manifest, results = run
+    out = []
+    for card in record.tools:
+        for entry in card.scorecard:
+            result = results.get((card.slug, entry.persona))
+            out.append(
+                ShownVerdict(
+                    run_id=manifest.run_id,
+                    tool=card.slug,
+                    persona=entry.persona,
+                    status=entry.status,
+                    ship=entry.ship,
+                    synthetic=result.synthetic if result else record.provenance.synthetic,
+                    digest=json_digest(result.model_dump(mode="json")) if result else None,
+                )
+            )
+    return out
 
 
-def render_site(
-    folder: Path,
-    records: Sequence[ComparisonRecord],
-    state: PublishState,
-    *,
-    write_page: Callable[[ComparisonRecord, Path], object] = write_pages,
-) -> None:
-    """Render every record, the index and the state file into an empty folder."""
-    for record in records:
-        write_page(record, folder)
-    write_index(records, folder, title="Tool comparisons")
-    write_atomic(folder / STATE_FILE, state.model_dump_json(indent=2) + "\n")
+def page_flips(shown: PageEntry | None, verdicts: Sequence[ShownVerdict]) -> list[Flip]:
+    """Personas whose ship vote differs from the one the page shows now."""
+    if shown is None:
+        return []
+    now = {(v.tool, v.persona): v.ship for v in shown.verdicts}
+    flips = []
+    for v in verdicts:
+        before = now.get((v.tool, v.persona))
+        if before is not None and v.ship is not None and before != v.ship:
+            flips.append(Flip(tool=v.tool, persona=v.persona, before=before, after=v.ship))
+    return flips
 
 
-def swap_in(site: Path, render: Callable[[Path], None]) -> None:
-    """Render into a temp folder beside `site`, then swap it in; on failure `site` is untouched."""
-    if site.is_symlink() or (site.exists() and not site.is_dir()):
-        raise PublishError(f"{site} is a symlink or not a folder; refusing to replace it")
-    parent = site.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    fresh = Path(tempfile.mkdtemp(dir=parent, prefix=f".{site.name}.new-"))
-    try:
-        os.chmod(fresh, 0o755)  # noqa: S103 - mkdtemp's 0700 would hide the site from a web server
-        render(fresh)
-    except BaseException:
-        shutil.rmtree(fresh, ignore_errors=True)
-        raise
-    backup = parent / f".{site.name}.old-{secrets.token_hex(4)}"
-    had_site = site.exists()
-    if had_site:
-        os.rename(site, backup)
-    try:
-        os.rename(fresh, site)
-    except BaseException:
-        if had_site:
-            os.rename(backup, site)
-        shutil.rmtree(fresh, ignore_errors=True)
-        raise
-    if had_site:
-        shutil.rmtree(backup, ignore_errors=True)
+def _yes(ship: bool) -> str:
+    return "ship" if ship else "not ship"
 
 
-def publish_records(
-    run: RunSide,
-    records: Sequence[ComparisonRecord],
-    *,
+def _fix_for(status: str, run_id: str) -> str:
+    if status == "failed":
+        return f"`panel run --resume {run_id} --retry-failed`"
+    return f"`panel run --resume {run_id}`"
+
+
+def _refusal(
+    flips: dict[str, list[Flip]],
+    incomplete: dict[str, list[ShownVerdict]],
+    synthetic: dict[str, list[ShownVerdict]],
+    run_of: dict[str, str],
     site: Path,
-    runs_dir: Path,
-    previous: RunSide | None,
-    accept_flips: bool = False,
-    approvals: Sequence[Approval] = (),
-    now: datetime | None = None,
-    write_page: Callable[[ComparisonRecord, Path], object] = write_pages,
-) -> PublishReport:
-    """Gate on flips against `previous` (the live run), then swap the rendered site in."""
-    manifest = run[0]
-    if not records:
-        raise PublishError(
-            f"run {manifest.run_id} has no comparison records; build them with "
-            f"`panel compare TOOL_A TOOL_B --run {manifest.run_id}` first"
+) -> str:
+    lines: list[str] = []
+    missing = [Approval(tool=f.tool, persona=f.persona) for fs in flips.values() for f in fs]
+    for slug, page_flips_ in flips.items():
+        lines.append(f"page {slug}: {len(page_flips_)} flip(s) against what it shows now")
+        lines += [
+            f"  {f.tool} × {f.persona}: {_yes(f.before)} -> {_yes(f.after)}" for f in page_flips_
+        ]
+    if flips:
+        runs = " ".join(sorted({run_of[s] for s in flips}))
+        lines.append(
+            f"  review them with `panel diff {runs} --site {site}`, then publish with "
+            "--accept-flips, or list them in an approvals file (--approvals FILE) as:"
         )
-    flips: list[Approval] = []
-    missing: list[Approval] = []
-    if previous is not None and previous[0].run_id != manifest.run_id:
-        diff = compare_runs(previous, run)
-        flips, missing = unaccepted_flips(diff, accept_flips, approvals)
-        if missing:
-            raise PublishError(_refusal(manifest.run_id, previous[0].run_id, diff, missing, site))
-    state = PublishState(
-        run_id=manifest.run_id,
-        runs_dir=str(runs_dir),
-        published_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
-        previous_run_id=previous[0].run_id if previous else None,
-        records={r.slug: digest(record_json(r)) for r in records},
-        accepted_flips=flips,
-    )
-    swap_in(site, lambda folder: render_site(folder, records, state, write_page=write_page))
-    return PublishReport(
-        run_id=manifest.run_id,
-        site=str(site),
-        pages=[r.slug for r in records],
-        previous_run_id=state.previous_run_id,
-        flips=flips,
-        accepted=flips,
-    )
+        lines += [f"  - tool: {m.tool}\n    persona: {m.persona}" for m in missing[:3]]
+    for slug, gaps in incomplete.items():
+        for v in gaps:
+            what = "pending (no result)" if v.status == "missing" else v.status
+            lines.append(
+                f"page {slug}: reviewer {v.persona} is {what} on {v.tool}: finish with "
+                f"{_fix_for(v.status, v.run_id)}, or publish with --allow-incomplete"
+            )
+    for slug, fakes in synthetic.items():
+        who = ", ".join(sorted({v.persona for v in fakes}))
+        lines.append(
+            f"page {slug}: synthetic (emulator) verdicts from {who}: run the panel with a real "
+            "--model, or publish with --allow-synthetic"
+        )
+    total = len({*flips, *incomplete, *synthetic})
+    return f"publish refused for {total} page(s); the site is unchanged:\n" + "\n".join(lines)
 
 
 def open_run(runs_dir: Path, run_id: str) -> tuple[RunSide, Path]:
@@ -212,57 +211,250 @@ def open_run(runs_dir: Path, run_id: str) -> tuple[RunSide, Path]:
     return (store.manifest(), store.results()), store.path / "records"
 
 
-def publish(
+def candidates(run_ids: Sequence[str], runs_dir: Path) -> dict[str, Candidate]:
+    """The pages the given runs' records make; a later run wins a page an earlier one has."""
+    out: dict[str, Candidate] = {}
+    for run_id in run_ids:
+        run, records_dir = open_run(runs_dir, run_id)
+        records = read_records(records_dir)
+        if not records:
+            raise PublishError(
+                f"run {run[0].run_id} has no comparison records; build them with "
+                f"`panel compare TOOL_A TOOL_B --run {run[0].run_id}` first"
+            )
+        for record in records:
+            out[record.slug] = Candidate(
+                record, run[0].run_id, runs_dir, shown_verdicts(record, run)
+            )
+    return out
+
+
+def legacy_ledger(site: Path) -> SiteLedger | None:
+    """A ledger for a site published before ledgers: rebuilt from its pages' JSON."""
+    state = site / LEGACY_STATE
+    if not state.is_file() or state.is_symlink():
+        return None
+    pages: dict[str, PageEntry] = {}
+    for path in sorted(site.glob("*.json")):
+        if path.is_symlink() or path.name.startswith("."):
+            continue
+        try:
+            record = read_record(path)
+        except InputError:
+            continue
+        verdicts = [
+            ShownVerdict(
+                run_id=record.provenance.run_id,
+                tool=card.slug,
+                persona=e.persona,
+                status=e.status,
+                ship=e.ship,
+                synthetic=record.provenance.synthetic,
+            )
+            for card in record.tools
+            for e in card.scorecard
+        ]
+        pages[record.slug] = _entry(
+            record, record.provenance.run_id, "", record.provenance.date, verdicts
+        )
+    try:
+        last = json.loads(state.read_bytes()).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        last = None
+    return SiteLedger(
+        updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        last_run_id=last if isinstance(last, str) else None,
+        pages=pages,
+    )
+
+
+def _entry(
+    record: ComparisonRecord,
     run_id: str,
+    runs_dir: str,
+    when: str,
+    verdicts: list[ShownVerdict],
+    accepted: Sequence[Approval] = (),
+) -> PageEntry:
+    return PageEntry(
+        slug=record.slug,
+        title=record.title,
+        run_id=run_id,
+        runs_dir=runs_dir,
+        published_at=when,
+        content_digest=content_digest(record),
+        incomplete=any(v.status in INCOMPLETE for v in verdicts),
+        synthetic=record.provenance.synthetic or any(v.synthetic for v in verdicts),
+        verdicts=verdicts,
+        accepted_flips=list(accepted),
+    )
+
+
+def build_site(
+    folder: Path,
+    live: Path,
+    ledger: SiteLedger,
+    fresh: dict[str, ComparisonRecord],
+    *,
+    write_page: Callable[[ComparisonRecord, Path], object] = write_pages,
+) -> None:
+    """Render the new site into an empty folder: ledger, fresh pages, kept pages, the index."""
+    write_ledger(folder, ledger)
+    records: list[ComparisonRecord] = []
+    for slug in sorted(ledger.pages):
+        if slug in fresh:
+            write_page(fresh[slug], folder)
+            records.append(fresh[slug])
+            continue
+        for suffix in PAGE_SUFFIXES:  # a kept page: byte for byte what readers see now
+            source = safe_child(live, f"{slug}{suffix}")
+            if source.is_file():
+                shutil.copy2(source, safe_child(folder, f"{slug}{suffix}"))
+        records.append(read_record(safe_child(folder, f"{slug}.json")))
+    write_index(records, folder, title="Tool comparisons")
+
+
+def publish(
+    runs: str | Sequence[str] = (),
     *,
     runs_dir: Path,
     site: Path,
     accept_flips: bool = False,
     approvals_file: Path | None = None,
+    allow_incomplete: bool = False,
+    allow_synthetic: bool = False,
+    remove: Sequence[str] = (),
+    prune: bool = False,
+    now: datetime | None = None,
+    write_page: Callable[[ComparisonRecord, Path], object] = write_pages,
+    resolve: Callable[[str], str] | None = None,
 ) -> PublishReport:
-    """`panel publish`: the run's records, gated on flips against the site's live run."""
-    run, records_dir = open_run(runs_dir, run_id)
-    records = read_records(records_dir)
+    """`panel publish RUN...`: add or update those runs' pages, keep the rest, gate per page."""
+    run_ids = [runs] if isinstance(runs, str) else list(runs)
+    if not run_ids and not remove:
+        raise PublishError("nothing to publish: give one or more runs, or --remove PAGE")
+    if prune and not run_ids:
+        raise PublishError("--prune keeps only the given runs' pages: give one or more runs")
+    check_target(site, runs_dir)
+    run_ids = [resolve(r) for r in run_ids] if resolve else run_ids
     approvals = load_approvals(approvals_file) if approvals_file else []
-    state = read_state(site)
-    previous: RunSide | None = None
-    if state is not None and state.run_id != run_id:
-        try:
-            previous = open_run(runs_dir, state.run_id)[0]
-        except RunStoreError as exc:
-            if not accept_flips:
-                raise PublishError(
-                    f"the live run {state.run_id} cannot be read ({exc}), so flips cannot be "
-                    "checked; pass --accept-flips to publish anyway"
-                ) from None
-    return publish_records(
-        run,
-        records,
-        site=site,
-        runs_dir=runs_dir,
-        previous=previous,
-        accept_flips=accept_flips,
-        approvals=approvals,
+    fresh = candidates(run_ids, runs_dir)
+    recover(site)
+    ledger = read_ledger(site) or legacy_ledger(site) or SiteLedger(updated_at="")
+    shown = ledger.pages
+    unknown = [p for p in remove if p not in shown and p not in fresh]
+    if unknown:
+        raise PublishError(
+            f"no page {unknown[0]} on {site}; its pages are: {', '.join(sorted(shown)) or 'none'}"
+        )
+    when = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    added: list[PageUpdate] = []
+    updated: list[PageUpdate] = []
+    unchanged: list[str] = []
+    flips: dict[str, list[Flip]] = {}
+    incomplete: dict[str, list[ShownVerdict]] = {}
+    synthetic: dict[str, list[ShownVerdict]] = {}
+    for slug, cand in sorted(fresh.items()):
+        if slug in remove:
+            continue
+        old = shown.get(slug)
+        if old is not None and old.content_digest == content_digest(cand.record):
+            unchanged.append(slug)
+            continue
+        page_changes = page_flips(old, cand.verdicts)
+        (updated if old else added).append(PageUpdate(slug=slug, flips=page_changes))
+        if page_changes:
+            flips[slug] = page_changes
+        gaps = [v for v in cand.verdicts if v.status in INCOMPLETE]
+        if gaps:
+            incomplete[slug] = gaps
+        fakes = [v for v in cand.verdicts if v.synthetic or cand.record.provenance.synthetic]
+        if fakes:
+            synthetic[slug] = fakes
+    accepted_set = set(approvals)
+    if not accept_flips:
+        flips = {
+            s: left
+            for s, fs in flips.items()
+            if (
+                left := [
+                    f for f in fs if Approval(tool=f.tool, persona=f.persona) not in accepted_set
+                ]
+            )
+        }
+    else:
+        flips = {}
+    blocked_incomplete = {} if allow_incomplete else incomplete
+    blocked_synthetic = {} if allow_synthetic else synthetic
+    if flips or blocked_incomplete or blocked_synthetic:
+        run_of = {s: c.run_id for s, c in fresh.items()}
+        raise GateRefused(_refusal(flips, blocked_incomplete, blocked_synthetic, run_of, site))
+    changed = {u.slug for u in added + updated}
+    dropped = set(remove)
+    if prune:
+        dropped |= {s for s in shown if s not in fresh}
+    pages = {s: e for s, e in shown.items() if s not in dropped}
+    all_flips = [Approval(tool=f.tool, persona=f.persona) for u in updated for f in u.flips]
+    for slug in changed:
+        cand = fresh[slug]
+        accepted = [
+            Approval(tool=f.tool, persona=f.persona)
+            for f in page_flips(shown.get(slug), cand.verdicts)
+        ]
+        pages[slug] = _entry(
+            cand.record, cand.run_id, str(cand.runs_dir), when, cand.verdicts, accepted
+        )
+    removed = sorted(s for s in shown if s in dropped)
+    new_ledger = SiteLedger(
+        updated_at=when,
+        last_run_id=run_ids[-1] if run_ids else ledger.last_run_id,
+        previous_run_id=ledger.last_run_id if run_ids else ledger.previous_run_id,
+        pages=dict(sorted(pages.items())),
+    )
+    if changed or removed or not (site / SITE_FILE).is_file():
+        records = {s: fresh[s].record for s in changed}
+        swap_in(
+            site,
+            lambda folder: build_site(folder, site, new_ledger, records, write_page=write_page),
+        )
+    return PublishReport(
+        run_ids=run_ids,
+        run_id=run_ids[-1] if run_ids else None,
+        site=str(site),
+        added=[u.slug for u in added],
+        updated=updated,
+        unchanged=unchanged,
+        kept=sorted(s for s in pages if s not in fresh),
+        removed=removed,
+        pages=sorted(s for s in fresh if s not in dropped),
+        site_pages=sorted(pages),
+        previous_run_id=ledger.last_run_id,
+        flips=all_flips,
+        accepted=all_flips,
+        incomplete=sorted(s for s in incomplete if s in changed),
+        synthetic=sorted(s for s in synthetic if s in changed),
     )
 
 
 def published_run_id(site: Path) -> str:
-    """The run id the site shows (for one-argument `panel diff`)."""
-    state = read_state(site)
-    if state is None:
+    """The newest run published on the site (for one-argument `panel diff`)."""
+    ledger = read_ledger(site) or legacy_ledger(site)
+    if ledger is None or ledger.last_run_id is None:
+        if ledger is not None and ledger.pages:
+            return sorted(ledger.pages.values(), key=lambda p: p.published_at)[-1].run_id
         raise PublishError(f"nothing published in {site}; give two runs to diff, or pass --site")
-    return state.run_id
+    return ledger.last_run_id
 
 
 __all__ = [
     "STATE_FILE",
     "Approval",
+    "PageUpdate",
     "PublishReport",
-    "PublishState",
+    "content_digest",
     "load_approvals",
+    "page_flips",
     "publish",
-    "publish_records",
     "published_run_id",
     "read_state",
-    "swap_in",
 ]

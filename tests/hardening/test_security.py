@@ -233,7 +233,18 @@ def test_canary_key_leaks_nowhere_through_the_fault_matrix(
     )
     out.append(text)
     code, text = _invoke(
-        ["publish", run_id, "--site", str(site), "--runs-dir", str(runs), "--accept-flips"], env
+        [
+            "publish",
+            run_id,
+            "--site",
+            str(site),
+            "--runs-dir",
+            str(runs),
+            "--accept-flips",
+            "--allow-synthetic",
+            "--allow-incomplete",
+        ],
+        env,
     )
     out.append(text)
     assert any(tmp_path.rglob("*.html")), out[-2:]  # pages were rendered, and are grepped below
@@ -285,16 +296,27 @@ def test_paths_from_tool_names_stay_inside_runs_and_site(
         "--runs-dir",
         str(runs),
         "--out",
-        str(site),
+        str(tmp_path / "pages"),
     ]
     code, text = _invoke([*compare, "--model", "emulator:claude-sonnet-5"], env)
     assert code == 0, text
     code, text = _invoke(
-        ["publish", run_id, "--site", str(site), "--runs-dir", str(runs), "--accept-flips"], env
+        [
+            "publish",
+            run_id,
+            "--site",
+            str(site),
+            "--runs-dir",
+            str(runs),
+            "--accept-flips",
+            "--allow-synthetic",
+            "--allow-incomplete",
+        ],
+        env,
     )
     assert code == 0, text
     assert any(site.rglob("*.html"))
-    allowed = [runs.resolve(), site.resolve(), tools.resolve()]
+    allowed = [runs.resolve(), site.resolve(), tools.resolve(), (tmp_path / "pages").resolve()]
     for path in tmp_path.rglob("*"):
         assert any(path.resolve().is_relative_to(a) for a in allowed), path
     assert not (tmp_path.parent / "escape").exists() and not (tmp_path.parent / "b").exists()

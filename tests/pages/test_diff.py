@@ -141,7 +141,7 @@ def test_cli_one_argument_diffs_against_the_published_run(runs, tmp_path):
 
     site = tmp_path / "site"
     write_run(runs, make_manifest("run-pub"), standard_results(), records=[_record()])
-    publish("run-pub", runs_dir=runs, site=site)
+    publish("run-pub", runs_dir=runs, site=site, allow_synthetic=True)
     res = invoke("diff", "run-b", "--runs-dir", str(runs), "--site", str(site), "--fail-on", "flip")
     assert res.exit_code == 1 and "run-pub -> run-b" in res.stdout
 

@@ -52,7 +52,7 @@ def runs(tmp_path):
 
 def test_first_publish_writes_pages_index_and_state(runs, tmp_path):
     site = tmp_path / "site"
-    report = publish("run-a", runs_dir=runs, site=site)
+    report = publish("run-a", runs_dir=runs, site=site, allow_synthetic=True)
     assert report.pages == ["ledgerline--vs--quorum"]
     names = sorted(p.name for p in site.iterdir())
     assert names == sorted(
@@ -66,47 +66,54 @@ def test_first_publish_writes_pages_index_and_state(runs, tmp_path):
         ]
     )
     state = read_state(site)
-    assert state is not None and state.run_id == "run-a"
-    assert state.records["ledgerline--vs--quorum"].startswith("sha256:")
+    assert state is not None and state.last_run_id == "run-a"
+    page = state.pages["ledgerline--vs--quorum"]
+    assert page.run_id == "run-a" and len(page.verdicts) == 8
+    assert all(v.digest and v.digest.startswith("sha256:") for v in page.verdicts)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site")]
 
 
 def test_refuses_flips_and_keeps_the_live_site(runs, tmp_path):
     site = tmp_path / "site"
-    publish("run-a", runs_dir=runs, site=site)
+    publish("run-a", runs_dir=runs, site=site, allow_synthetic=True)
     before = (site / "ledgerline--vs--quorum.html").read_text()
     with pytest.raises(PublishError) as exc:
-        publish("run-b", runs_dir=runs, site=site)
+        publish("run-b", runs_dir=runs, site=site, allow_synthetic=True)
     msg = str(exc.value)
     assert "quorum × skeptic: not ship -> ship" in msg
     assert "ledgerline × futurist: ship -> not ship" in msg
     assert "--accept-flips" in msg and "persona: skeptic" in msg
     assert (site / "ledgerline--vs--quorum.html").read_text() == before
-    assert read_state(site).run_id == "run-a"
+    assert read_state(site).last_run_id == "run-a"
 
 
 def test_accept_flips_publishes_and_records_them(runs, tmp_path):
     site = tmp_path / "site"
-    publish("run-a", runs_dir=runs, site=site)
-    report = publish("run-b", runs_dir=runs, site=site, accept_flips=True)
+    publish("run-a", runs_dir=runs, site=site, allow_synthetic=True)
+    report = publish("run-b", runs_dir=runs, site=site, allow_synthetic=True, accept_flips=True)
     assert report.previous_run_id == "run-a" and len(report.accepted) == 2
     state = read_state(site)
-    assert state.run_id == "run-b" and state.previous_run_id == "run-a"
+    assert state.last_run_id == "run-b" and state.previous_run_id == "run-a"
     assert "100%" in (site / "ledgerline--vs--quorum.md").read_text()
 
 
 def test_approvals_file_must_cover_every_flip(runs, tmp_path):
     site = tmp_path / "site"
-    publish("run-a", runs_dir=runs, site=site)
+    publish("run-a", runs_dir=runs, site=site, allow_synthetic=True)
     approvals = tmp_path / "ok.yaml"
     approvals.write_text("- tool: quorum\n  persona: skeptic\n")
     with pytest.raises(PublishError, match="ledgerline × futurist") as exc:
-        publish("run-b", runs_dir=runs, site=site, approvals_file=approvals)
+        publish("run-b", runs_dir=runs, site=site, allow_synthetic=True, approvals_file=approvals)
     assert "quorum × skeptic" not in str(exc.value)
     approvals.write_text(
         "- tool: quorum\n  persona: skeptic\n- tool: ledgerline\n  persona: futurist\n"
     )
-    assert publish("run-b", runs_dir=runs, site=site, approvals_file=approvals).run_id == "run-b"
+    assert (
+        publish(
+            "run-b", runs_dir=runs, site=site, allow_synthetic=True, approvals_file=approvals
+        ).run_id
+        == "run-b"
+    )
 
 
 @pytest.mark.parametrize(
@@ -116,12 +123,18 @@ def test_bad_approvals_files_are_errors(runs, tmp_path, text):
     approvals = tmp_path / "ok.yaml"
     approvals.write_text(text)
     with pytest.raises(PublishError, match="approvals"):
-        publish("run-a", runs_dir=runs, site=tmp_path / "site", approvals_file=approvals)
+        publish(
+            "run-a",
+            runs_dir=runs,
+            site=tmp_path / "site",
+            allow_synthetic=True,
+            approvals_file=approvals,
+        )
 
 
 def test_failure_mid_render_leaves_previous_site_intact(runs, tmp_path, monkeypatch):
     site = tmp_path / "site"
-    publish("run-a", runs_dir=runs, site=site)
+    publish("run-a", runs_dir=runs, site=site, allow_synthetic=True)
     snapshot = {p.name: p.read_bytes() for p in site.iterdir()}
 
     def boom(*args, **kwargs):
@@ -129,7 +142,7 @@ def test_failure_mid_render_leaves_previous_site_intact(runs, tmp_path, monkeypa
 
     monkeypatch.setattr("panel.pages.publish.write_index", boom)
     with pytest.raises(OSError, match="disk full"):
-        publish("run-b", runs_dir=runs, site=site, accept_flips=True)
+        publish("run-b", runs_dir=runs, site=site, allow_synthetic=True, accept_flips=True)
     assert {p.name: p.read_bytes() for p in site.iterdir()} == snapshot
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs", "site"]  # no temp left
 
@@ -138,7 +151,7 @@ def test_run_without_records_is_refused(tmp_path):
     runs_dir = tmp_path / "runs"
     write_run(runs_dir, make_manifest("run-x"), standard_results())
     with pytest.raises(PublishError, match="panel compare"):
-        publish("run-x", runs_dir=runs_dir, site=tmp_path / "site")
+        publish("run-x", runs_dir=runs_dir, site=tmp_path / "site", allow_synthetic=True)
     assert not (tmp_path / "site").exists()
 
 
@@ -150,7 +163,7 @@ def test_hostile_record_slug_cannot_escape_the_site(tmp_path):
     records.mkdir(exist_ok=True)
     (records / "evil.json").write_text(evil.model_dump_json())
     with pytest.raises(Exception, match="unsafe file name"):
-        publish("run-x", runs_dir=runs_dir, site=tmp_path / "site")
+        publish("run-x", runs_dir=runs_dir, site=tmp_path / "site", allow_synthetic=True)
     assert not list(tmp_path.rglob("pwned*"))
 
 
@@ -158,19 +171,33 @@ def test_symlinked_site_is_refused(runs, tmp_path):
     (tmp_path / "real").mkdir()
     (tmp_path / "site").symlink_to(tmp_path / "real")
     with pytest.raises(PublishError, match="symlink"):
-        publish("run-a", runs_dir=runs, site=tmp_path / "site")
+        publish("run-a", runs_dir=runs, site=tmp_path / "site", allow_synthetic=True)
 
 
 def test_cli_refuses_then_accepts(runs, tmp_path):
     site = str(tmp_path / "site")
     runner = CliRunner()
-    ok = runner.invoke(app, ["publish", "run-a", "--site", site, "--runs-dir", str(runs)])
+    ok = runner.invoke(
+        app, ["publish", "run-a", "--site", site, "--runs-dir", str(runs), "--allow-synthetic"]
+    )
     assert ok.exit_code == 0 and "published run run-a" in ok.stdout
-    refused = runner.invoke(app, ["publish", "run-b", "--site", site, "--runs-dir", str(runs)])
+    refused = runner.invoke(
+        app, ["publish", "run-b", "--site", site, "--runs-dir", str(runs), "--allow-synthetic"]
+    )
     assert isinstance(refused.exception, PublishError)
     accepted = runner.invoke(
         app,
-        ["publish", "run-b", "--site", site, "--runs-dir", str(runs), "--accept-flips", "--json"],
+        [
+            "publish",
+            "run-b",
+            "--site",
+            site,
+            "--runs-dir",
+            str(runs),
+            "--accept-flips",
+            "--json",
+            "--allow-synthetic",
+        ],
     )
     assert accepted.exit_code == 0
     assert json.loads(accepted.stdout)["previous_run_id"] == "run-a"
