@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 FORMAT_VERSION = 1
 
 Status = Literal["ok", "failed", "refused"]
-RunStatus = Literal["running", "complete", "paused", "failed"]
+# stopped: interrupted (Ctrl-C, SIGTERM); paused: stopped launching (budget, a long 429).
+RunStatus = Literal["running", "complete", "paused", "stopped", "failed"]
 Ttl = Literal["5m", "1h"]  # a prompt-cache entry's lifetime (api-facts.md)
 PairId = tuple[str, str]  # (tool slug, persona id)
 

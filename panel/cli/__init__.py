@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "diff": "Show what changed between two runs, persona by persona, and why.",
     "publish": "Publish runs' comparison pages onto the site, atomically, gated page by page.",
     "personas": "List, show and lint persona files.",
+    "runs": "List runs, newest first: id, when, model, tools × personas, status, cost.",
     "emulator": "Serve the emulator; prints `listening on http://HOST:PORT` once ready.",
 }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -14,14 +13,18 @@ from rich.console import Console
 from rich.markup import escape
 
 from panel.batch.regenerate import BatchSettings, BatchSummary, Estimate, load_manifest, run_batch
+from panel.cli.interrupt import RunHandle, announce, resume_hint, run_stoppable
 from panel.cli.options import FaultsOpt, JsonOpt, LatencyOpt, SeedOpt, ThinkingOpt, split_ids
 from panel.cli.progress import BatchProgress
 from panel.errors import ConfigError
 from panel.providers.select import EmulatorSettings, parse_model
 from panel.run.engine import RunOptions
+from panel.store.runindex import resolve_run_id
+from panel.store.runs import RunStore
 
 
 def batch(
+    ctx: typer.Context,
     manifest: Annotated[
         Path, typer.Argument(help="Batch manifest (YAML): tools, comparisons, personas, …")
     ],
@@ -66,6 +69,14 @@ def batch(
         raise ConfigError("--via must be stream or batch-api")
     if ttl not in (None, "5m", "1h"):
         raise ConfigError("--ttl must be 5m or 1h")
+    if resume:  # `latest` or a prefix; the run's own model and seed unless given
+        where = BatchSettings.of(loaded, runs_dir=runs_dir).runs_dir
+        resume = resolve_run_id(where, resume)
+        took = RunStore.open(where, resume).manifest()
+        source = ctx.get_parameter_source("seed")
+        if source is None or source.name.startswith("DEFAULT"):
+            seed = int(took.settings.get("emulator_seed") or seed)
+        model = model or took.model
     spec = parse_model(model or loaded.manifest.model)
     if spec.defaulted_to_emulator:
         err.print(
@@ -102,9 +113,13 @@ def batch(
                 "launching stops when it is reached; the rest stays pending[/]"
             )
 
+    handle = RunHandle(resume_hint(["batch", str(manifest)], settings.runs_dir))
     with BatchProgress(err) as progress:
-        summary = asyncio.run(
-            run_batch(loaded, settings, progress, on_estimate=preflight, env=dict(os.environ))
+        sink = announce(err, handle, progress)
+        summary = run_stoppable(
+            err,
+            handle,
+            run_batch(loaded, settings, sink, on_estimate=preflight, env=dict(os.environ)),
         )
     for line in summary.problems:
         err.print(escape(line), highlight=False)
@@ -142,7 +157,8 @@ def _render(out: Console, s: BatchSummary) -> None:
         shown = ", ".join(f"{t}×{p}" for t, p in s.pending[:20])
         more = f" and {len(s.pending) - 20} more" if len(s.pending) > 20 else ""
         out.print(
-            f"pending: {shown}{more} — finish with: panel batch MANIFEST --resume {s.run_id}",
+            f"pending: {shown}{more} (run {s.run_id} is {s.status}) — finish with: "
+            f"panel batch MANIFEST --resume {s.run_id}",
             highlight=False,
         )
     for note in s.notes:

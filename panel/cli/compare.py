@@ -22,10 +22,11 @@ RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Folder holding the ru
 
 
 def _base_run(runs_dir: Path, run_id: str | None, model: str | None) -> RunView | None:
+    from panel.store.runindex import resolve_run_id
     from panel.store.runs import RunStore, list_runs
 
-    if run_id:
-        return RunStore.open(runs_dir, run_id)
+    if run_id:  # `latest` and unique prefixes too
+        return RunStore.open(runs_dir, resolve_run_id(runs_dir, run_id))
     for manifest in list_runs(runs_dir):  # newest first
         if model is None or manifest.model == model:
             return RunStore.open(runs_dir, manifest.run_id)

@@ -9,6 +9,7 @@ import typer
 
 from panel.pages.diff import FailOn, RunDiff, compare_runs, format_diff
 from panel.pages.publish import open_run, published_run_id
+from panel.store.runindex import resolve_run_id
 
 Format = Literal["text", "md", "html", "json"]
 
@@ -16,6 +17,7 @@ Format = Literal["text", "md", "html", "json"]
 def diff_runs(run_a: str, run_b: str | None, runs_dir: Path, site: Path) -> RunDiff:
     """Diff two runs; with one, diff the site's published run (before) against it (after)."""
     before, after = (run_a, run_b) if run_b else (published_run_id(site), run_a)
+    before, after = resolve_run_id(runs_dir, before), resolve_run_id(runs_dir, after)
     return compare_runs(open_run(runs_dir, before)[0], open_run(runs_dir, after)[0])
 
 

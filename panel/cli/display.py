@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
@@ -203,8 +204,12 @@ def render_summary(console: Console, outcome: RunOutcome) -> None:
     )
     console.print(Box(figures, title="cost and cache", expand=False), note)
     if outcome.pending:
+        runs = Path(outcome.run_dir).parent
+        where = "" if runs.resolve() == Path("runs").resolve() else f" --runs-dir {runs}"
         console.print(
-            f"[yellow]{len(outcome.pending)} pairs pending[/]: finish with --resume {m.run_id}"
+            f"[yellow]{len(outcome.pending)} pairs pending[/] (run {m.run_id} is {m.status}): "
+            f"finish with: panel run --resume {m.run_id}{escape(where)}",
+            soft_wrap=True,
         )
     console.print(f"run folder: {outcome.run_dir}")
 

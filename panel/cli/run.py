@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -14,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from panel.cli.display import LiveDisplay, outcome_json, render_summary
+from panel.cli.interrupt import RunHandle, announce, resume_hint, run_stoppable
 from panel.cli.options import (
     BehaviourOpt,
     ConcurrencyOpt,
@@ -32,10 +32,22 @@ from panel.inputs.textsafety import terminal_safe
 from panel.inputs.tools import load_tools
 from panel.providers.select import EmulatorSettings, parse_model
 from panel.run.engine import RunOptions, run_panel
+from panel.run.resume import resume_arguments
+from panel.store.runindex import resolve_run_id
+from panel.store.runs import RunStore
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
 def run(
-    tool_files: Annotated[list[Path], typer.Argument(help="Tool YAML files, or folders of them.")],
+    ctx: typer.Context,
+    tool_files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Tool YAML files, or folders of them (none with --resume)."),
+    ] = None,
     model: ModelOpt = None,
     personas: PersonasOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
@@ -43,8 +55,14 @@ def run(
     json_out: JsonOpt = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Ignore the result cache.")] = False,
     resume: Annotated[
-        str | None, typer.Option("--resume", help="Finish a stopped run by id.")
+        str | None,
+        typer.Option(
+            "--resume", help="Finish a stopped run (id, unique prefix or latest) from its manifest."
+        ),
     ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="With --resume: re-ask the failed pairs too.")
+    ] = False,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=256)] = 2048,
     ttl: Annotated[str, typer.Option("--ttl", help="Prompt-cache lifetime: 5m or 1h.")] = "5m",
     budget: Annotated[
@@ -59,9 +77,32 @@ def run(
     """Run every persona on every tool; stream the verdicts; write `runs/<run-id>/`.
 
     Exits 0 when every verdict was recorded (ok or declined), 1 when some failed or are
-    pending, 2 on bad input or configuration.
+    pending, 2 on bad input or configuration, 130/143 when stopped by Ctrl-C/SIGTERM (the run
+    is left "stopped" and the command that finishes it is printed).
+
+    `--resume ID` reads the tools, personas, model and settings from the run's manifest; an
+    argument that contradicts them, or an input file changed since, is refused.
     """
     err = Console(stderr=True)
+    if retry_failed and not resume:
+        raise ConfigError("--retry-failed re-asks a run's failed pairs: use it with --resume ID")
+    if resume:
+        resume = resolve_run_id(runs_dir, resume)
+        asked = resume_arguments(RunStore.open(runs_dir, resume).manifest())
+        tool_files = tool_files or asked.tool_files
+        model = model or asked.model
+        personas = personas or ",".join(asked.personas)
+        took = asked.settings
+        max_tokens = (
+            max_tokens if _given(ctx, "max_tokens") else int(took.get("max_tokens") or max_tokens)
+        )
+        ttl = ttl if _given(ctx, "ttl") else str(took.get("cache_ttl") or ttl)
+        thinking = thinking if _given(ctx, "thinking") else bool(took.get("thinking", thinking))
+        seed = seed if _given(ctx, "seed") else int(took.get("emulator_seed") or seed)
+        if not _given(ctx, "behaviour") and took.get("emulator_behaviour"):
+            behaviour = str(took["emulator_behaviour"])
+    if not tool_files:
+        raise ConfigError("give tool files (or folders), or --resume RUN_ID")
     spec = parse_model(model)
     if spec.defaulted_to_emulator:
         err.print(
@@ -89,12 +130,17 @@ def run(
         budget_usd=budget,
         thinking=thinking,
         resume=resume,
+        retry_failed=retry_failed,
         emulator=EmulatorSettings(
             seed=seed, latency_scale=latency_scale, behaviour=behaviour, faults=faults
         ),
     )
+    handle = RunHandle(resume_hint(["run"], runs_dir))
     with LiveDisplay(err) as display:
-        outcome = asyncio.run(run_panel(loaded.tools, options, display, env=dict(os.environ)))
+        sink = announce(err, handle, display)
+        outcome = run_stoppable(
+            err, handle, run_panel(loaded.tools, options, sink, env=dict(os.environ))
+        )
     if json_out:
         sys.stdout.write(json.dumps(outcome_json(outcome), indent=2, ensure_ascii=False) + "\n")
     else:

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from panel.emulator.faults import UNBILLED, Fault, FaultSpecError, choose_fault
 from panel.emulator.sse import random_id
@@ -100,7 +100,10 @@ class Exchange:
             )
         self.key = key
         self.namespace = api_key_namespace(key)
-        raw = await request.body()
+        try:
+            raw = await request.body()
+        except ClientDisconnect:  # the client went away (Ctrl-C): no traceback, no answer read
+            raise BadRequest(400, "invalid_request_error", "client disconnected") from None
         try:
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

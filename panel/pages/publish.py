@@ -40,6 +40,7 @@ from panel.pages.site import (
     swap_in,
     write_ledger,
 )
+from panel.store.runindex import resolve_run_id
 
 STATE_FILE = SITE_FILE
 APPROVALS_MAX_BYTES = 256 * 1024
@@ -327,7 +328,6 @@ def publish(
     prune: bool = False,
     now: datetime | None = None,
     write_page: Callable[[ComparisonRecord, Path], object] = write_pages,
-    resolve: Callable[[str], str] | None = None,
 ) -> PublishReport:
     """`panel publish RUN...`: add or update those runs' pages, keep the rest, gate per page."""
     run_ids = [runs] if isinstance(runs, str) else list(runs)
@@ -336,7 +336,7 @@ def publish(
     if prune and not run_ids:
         raise PublishError("--prune keeps only the given runs' pages: give one or more runs")
     check_target(site, runs_dir)
-    run_ids = [resolve(r) for r in run_ids] if resolve else run_ids
+    run_ids = [resolve_run_id(runs_dir, r) for r in run_ids]  # `latest`, unique prefixes
     approvals = load_approvals(approvals_file) if approvals_file else []
     fresh = candidates(run_ids, runs_dir)
     recover(site)

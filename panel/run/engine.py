@@ -25,7 +25,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from panel.digests import json_digest, utc_timestamp
-from panel.errors import ConfigError, ErrorClass, RunStoreError, UpstreamError
+from panel.errors import ConfigError, ErrorClass, UpstreamError
 from panel.inputs.personas import Persona, load_personas, select_personas
 from panel.inputs.prompts import PromptSet, load_prompts, render_prompt
 from panel.inputs.tools import LoadedTool
@@ -57,6 +57,7 @@ from panel.run.events import (
 )
 from panel.run.launch import LaunchStrategy
 from panel.run.planning import build_cache_plan
+from panel.run.resume import check_same_run, mark_stopped
 from panel.run.retry import PairRetry, PauseGate, RetryLimits, RunPaused
 from panel.run.scheduler import AdaptiveLimit, CacheAwareScheduler
 from panel.runformat import (
@@ -110,6 +111,7 @@ class RunOptions:
     emulator: EmulatorSettings = field(default_factory=EmulatorSettings)
     base_url: str | None = None
     resume: str | None = None  # run id to finish
+    retry_failed: bool = False  # with resume: re-ask the pairs whose result is "failed"
     canaries: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)  # free settings recorded in the manifest
     # False: RunOutcome.results stays empty and results live only on disk (bounded memory for
@@ -210,6 +212,10 @@ class _PanelRun:
         store = self._open_store()
         try:
             return await self._execute(store)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            # Ctrl-C or SIGTERM: never leave "running" behind; what is recorded stays.
+            mark_stopped(store, "interrupted (SIGINT/SIGTERM)")
+            raise
         finally:
             store.release()
 
@@ -217,12 +223,19 @@ class _PanelRun:
         o = self.options
         if o.resume:
             store = RunStore.open(o.runs_dir, o.resume, write=True)
-            before = store.manifest()
-            if before.model != str(self.spec):
+            try:  # the same run, or refused with the run untouched (panel.run.resume)
+                check_same_run(store.manifest(), str(self.spec), self.inputs, self.settings)
+                if o.retry_failed:
+                    failed = {(r.tool_slug, r.persona) for r in store.iter_results()}
+                    failed -= {
+                        (r.tool_slug, r.persona)
+                        for r in store.iter_results()
+                        if r.status != "failed"
+                    }
+                    store.drop_results(failed)
+            except BaseException:
                 store.release()
-                raise RunStoreError(
-                    f"run {o.resume} used {before.model}; resume it with --model {before.model}"
-                )
+                raise
             return store
         pairs_total = len(self.tools) * len(self.personas)
         manifest = RunManifest(
@@ -605,8 +618,8 @@ class _PanelRun:
         status: RunStatus
         if self.fatal is not None and self.fatal.error_class is ErrorClass.AUTH:
             status = "failed"
-        elif pending:
-            status = "paused"
+        elif pending or sum(1 for _ in store.iter_results()) < store.manifest().pairs_total:
+            status = "paused"  # never "complete" with a pair missing
         else:
             status = "complete"
         if self.stop_reason:

@@ -40,6 +40,7 @@ from panel.store.atomicio import (
     append_line,
     is_tmp_file,
     open_dir_fd,
+    write_bytes_atomic,
     write_json_atomic,
 )
 
@@ -49,6 +50,7 @@ RUN_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 MANIFEST = "run.json"
 RESULTS = "results.jsonl"
 ATTEMPTS = "attempts.jsonl"
+RETRIED = "retried.jsonl"  # failed results a `--retry-failed` resume took out to re-ask
 RECORDS = "records"
 LOCK = ".lock"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
@@ -350,6 +352,32 @@ class RunStore:
         except OSError as e:
             raise RunStoreError(f"cannot write {self.path / RESULTS}: {e.strerror}") from e
         self._recorded.add(pair)
+
+    def drop_results(self, pairs: set[PairId]) -> int:
+        """Take these pairs' results out of results.jsonl so a resume re-asks them.
+
+        The lines move to retried.jsonl first (appended), then results.jsonl is rewritten
+        atomically: a crash in between leaves a copy aside, never a lost result.
+        """
+        self._require_writer()
+        keep: list[PairResult] = []
+        moved: list[PairResult] = []
+        for r in self.iter_results():
+            (moved if (r.tool_slug, r.persona) in pairs else keep).append(r)
+        if not moved:
+            return 0
+        fd = _open_in(self.path, RETRIED, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            for r in moved:
+                append_line(fd, _line(r), fsync=False)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        write_bytes_atomic(self.path / RESULTS, b"".join(_line(r) for r in keep))
+        os.close(self._fds.pop(RESULTS))
+        self._fds[RESULTS] = _open_in(self.path, RESULTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        self._recorded -= {(r.tool_slug, r.persona) for r in moved}
+        return len(moved)
 
     def append_attempt(self, attempt: Attempt) -> None:
         """Record one upstream attempt (fsynced with the next result line or on release)."""

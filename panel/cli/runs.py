@@ -1,0 +1,44 @@
+"""`panel runs`: list runs, newest first (id, when, model, tools × personas, status, cost)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from panel.cli.options import JsonOpt
+from panel.inputs.textsafety import terminal_safe
+from panel.store.runindex import run_rows
+
+
+def runs_cmd(
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder holding the runs.")] = Path(
+        "runs"
+    ),
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=1, help="Newest N only.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List runs, newest first: id, when, model, tools × personas, status, cost."""
+    rows = run_rows(runs_dir, limit)
+    if json_out:
+        typer.echo(json.dumps([r.model_dump() for r in rows], indent=2))
+        return
+    if not rows:
+        typer.echo(f"no runs in {runs_dir}")
+        return
+    typer.echo(f"{'RUN':<24} {'WHEN (UTC)':<19} {'MODEL':<30} {'PAIRS':<16} {'STATUS':<9} COST")
+    for r in rows:
+        when = r.created_at[:19].replace("T", " ")
+        model = r.model + (" (synthetic)" if r.synthetic else "")
+        pairs = f"{r.tools}×{r.personas} {r.results}/{r.pairs_total}"
+        cost = f"${r.cost_usd:.4f}" + ("" if r.cost_known else "?")
+        line = f"{r.run_id:<24} {when:<19} {model:<30} {pairs:<16} {r.status:<9} {cost}"
+        typer.echo(terminal_safe(line))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("runs")(runs_cmd)

@@ -1,0 +1,152 @@
+"""Runs you can find and finish: `panel runs`, `latest`, prefixes, resume from the manifest."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from panel.cli import main
+from panel.emulator.runner import EmulatorHandle
+from panel.store.runs import RunStore
+
+TOOL = """name: {name}
+category: Developer Tools
+tagline: {name} in one line
+pricing: Free
+description: |
+  {name} is a developer tool that indexes a repository and answers questions about it.
+"""
+
+
+def cli(*args: str) -> tuple[int, str]:
+    """`panel ARGS` through the real entry point: (exit code, stdout + stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    argv, sys.argv = sys.argv, ["panel", *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+    finally:
+        sys.argv = argv
+    return code, out.getvalue() + err.getvalue()
+
+
+def write_tools(folder: Path, *names: str) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in names:
+        path = folder / f"{name.lower()}.yaml"
+        path.write_text(TOOL.format(name=name))
+        paths.append(path)
+    return paths
+
+
+def snapshot(run_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: EmulatorHandle) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PANEL_EMULATOR_URL", emulator.base_url)
+    write_tools(tmp_path / "tools", "Alpha", "Beta", "Gamma")
+    return tmp_path
+
+
+def _run_ids(runs: Path) -> list[str]:
+    return sorted(p.name for p in runs.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def test_runs_lists_newest_first_and_latest_and_prefixes_resolve(workspace: Path) -> None:
+    code, out = cli("run", "tools", "-p", "builder,skeptic", "--seed", "3")
+    assert code == 0, out
+    first = _run_ids(workspace / "runs")[0]
+    assert f"run {first} started" in out  # the id is printed when the run starts
+    code, out = cli("run", "tools/alpha.yaml", "--seed", "3", "--no-cache")
+    assert code == 0, out
+    second = next(r for r in _run_ids(workspace / "runs") if r != first)
+    code, out = cli("runs", "--json")
+    rows = json.loads(out)
+    assert [r["run_id"] for r in rows] == [second, first]
+    assert (rows[1]["tools"], rows[1]["personas"], rows[1]["results"]) == (3, 2, 6)
+    assert rows[1]["status"] == "complete" and rows[1]["synthetic"] is True
+    code, out = cli("runs")
+    lines = out.splitlines()
+    assert lines[0].startswith("RUN") and lines[1].startswith(second)
+    assert "3×2 6/6" in lines[2] and "complete" in lines[2]
+    # `latest` and a unique prefix wherever a run id goes
+    code, out = cli("diff", first, "latest", "--json")
+    assert code == 0 and json.loads(out)["run_b"] == second
+    code, out = cli("diff", first[:-2], second, "--json")
+    assert code == 0 and json.loads(out)["run_a"] == first
+    code, out = cli("diff", "2", "latest")
+    assert code == 2 and "ambiguous" in out and out.count("\n") == 1
+
+
+def test_resume_needs_no_arguments_and_refuses_contradictions(workspace: Path) -> None:
+    code, out = cli("run", "tools", "-p", "builder,skeptic", "--seed", "3", "--budget", "0")
+    assert code == 1, out  # the budget stopped it before any pair: all pending
+    run_id = _run_ids(workspace / "runs")[0]
+    run_dir = workspace / "runs" / run_id
+    assert RunStore.open(workspace / "runs", run_id).manifest().status == "paused"
+    assert f"finish with: panel run --resume {run_id}" in out
+    before = snapshot(run_dir)
+    refusals = {
+        "subset of tools": (["tools/alpha.yaml"], "2 of its 3 tools not given (beta, gamma)"),
+        "another seed": (["--seed", "4"], "setting emulator_seed=4, but the run used 3"),
+        "other personas": (["-p", "builder"], "personas builder, but the run asked"),
+        "another model": (["--model", "emulator:gpt-5.6-luna"], "but the run used emulator:"),
+    }
+    for why, (args, message) in refusals.items():
+        code, out = cli("run", "--resume", run_id, *args)
+        assert code == 2, (why, out)
+        assert message in out, (why, out)
+        assert "cannot resume run" in out and out.count("\n") == 1, out
+        assert snapshot(run_dir) == before, why
+    (workspace / "tools" / "beta.yaml").write_text(TOOL.format(name="Beta") + "  Edited.\n")
+    code, out = cli("run", "--resume", "latest")
+    assert code == 2 and "tool file tools/beta.yaml changed since the run" in out
+    assert snapshot(run_dir) == before
+    (workspace / "tools" / "beta.yaml").write_text(TOOL.format(name="Beta"))
+    code, out = cli("run", "--resume", run_id[:-1])  # a prefix; tools, personas, seed: manifest
+    assert code == 0, out
+    store = RunStore.open(workspace / "runs", run_id)
+    results = list(store.iter_results())
+    assert len(results) == 6 and len({(r.tool_slug, r.persona) for r in results}) == 6
+    manifest = store.manifest()
+    assert manifest.status == "complete" and manifest.settings["emulator_seed"] == 3
+
+
+def test_retry_failed_re_asks_only_the_failed_pairs(workspace: Path) -> None:
+    from panel.runformat import PairResult
+
+    code, out = cli("run", "tools", "-p", "skeptic", "--seed", "1")
+    assert code == 0, out
+    run_id = _run_ids(workspace / "runs")[0]
+    results = workspace / "runs" / run_id / "results.jsonl"
+    lines = results.read_text().splitlines()
+    broken = PairResult.model_validate_json(lines[1]).model_copy(
+        update={"status": "failed", "ship": None, "error_class": "schema_invalid"}
+    )
+    lines[1] = broken.model_dump_json()
+    results.write_text("\n".join(lines) + "\n")
+    code, out = cli("run", "--resume", run_id)
+    assert code == 1  # a plain resume leaves recorded failures alone
+    code, out = cli("run", "--resume", run_id, "--retry-failed", "--no-cache")
+    assert code == 0, out
+    final = [PairResult.model_validate_json(x) for x in results.read_text().splitlines()]
+    assert len(final) == 3 and all(r.status == "ok" for r in final)
+    aside = (workspace / "runs" / run_id / "retried.jsonl").read_text().splitlines()
+    assert len(aside) == 1 and '"failed"' in aside[0]
+    code, out = cli("run", "tools", "--retry-failed")
+    assert code == 2 and "use it with --resume" in out
