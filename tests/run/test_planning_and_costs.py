@@ -31,6 +31,15 @@ def _request(tool: str, persona: str, house_words: int, persona_words: int) -> V
     return VerdictRequest(tool, persona, parts, verdict_tool_schema())
 
 
+def _plan(name: str, *, tokens: int, shared_by: int) -> CachePlan:
+    """A plan with one cacheable segment."""
+    segment = CacheSegment(name=name, tokens=tokens, shared_by=shared_by, cacheable=True)
+    return CachePlan(
+        order=["tools", "house", "persona", "tool"], breakpoints=["house", "persona"],
+        ttl="5m", min_cache_tokens=1024, warnings=[], segments=[segment],
+    )  # fmt: skip
+
+
 def _info(model: str) -> ModelInfo:
     info = model_info(model)
     assert info is not None
@@ -65,11 +74,7 @@ def test_a_prefix_below_the_model_minimum_is_not_cacheable_and_says_so() -> None
 
 def test_a_persona_with_one_pair_gets_no_breakpoint_benefit_in_the_floor() -> None:
     info = _info("claude-sonnet-5")
-    plan = CachePlan(
-        order=["tools", "house", "persona", "tool"], breakpoints=["house", "persona"],
-        ttl="5m", min_cache_tokens=1024, warnings=[],
-        segments=[CacheSegment(name="persona:x", tokens=2000, shared_by=1, cacheable=True)],
-    )  # fmt: skip
+    plan = _plan("persona:x", tokens=2000, shared_by=1)
     # One request: writing the segment (1.25×) would cost more than sending it plain.
     cost = cost_summary(info, [Usage(input_tokens=2500, output_tokens=0)], plan)
     assert cost.floor_usd == pytest.approx(2500 * 2.0 / 1e6)
@@ -77,11 +82,7 @@ def test_a_persona_with_one_pair_gets_no_breakpoint_benefit_in_the_floor() -> No
 
 def test_actual_floor_and_no_cache_worked_by_hand() -> None:
     info = _info("claude-sonnet-5")  # $2 in, $2.5 write (5m), $0.2 read, $10 out per million
-    plan = CachePlan(
-        order=["tools", "house", "persona", "tool"], breakpoints=["house", "persona"],
-        ttl="5m", min_cache_tokens=1024, warnings=[],
-        segments=[CacheSegment(name="tools+house", tokens=3000, shared_by=4, cacheable=True)],
-    )  # fmt: skip
+    plan = _plan("tools+house", tokens=3000, shared_by=4)
     writer = Usage(input_tokens=500, cache_write_tokens=3000, output_tokens=100)
     readers = [Usage(input_tokens=500, cache_read_tokens=3000, output_tokens=100)] * 3
     cost = cost_summary(info, [writer, *readers], plan)
@@ -108,11 +109,7 @@ def test_unknown_prices_and_missing_1h_write_price_are_unknown_not_zero() -> Non
 
 def test_the_preflight_estimate_assumes_the_plan_is_realised() -> None:
     info = _info("claude-sonnet-5")
-    plan = CachePlan(
-        order=["tools", "house", "persona", "tool"], breakpoints=["house", "persona"],
-        ttl="5m", min_cache_tokens=1024, warnings=[],
-        segments=[CacheSegment(name="tools+house", tokens=3000, shared_by=4, cacheable=True)],
-    )  # fmt: skip
+    plan = _plan("tools+house", tokens=3000, shared_by=4)
     est = estimate_run(info, plan, 4, est_tail_tokens=500, est_output_tokens=100)
     assert est.usd == est.floor_usd
     assert est.floor_usd == pytest.approx((3000 * 2.5 + 9000 * 0.2 + 2000 * 2.0 + 4000) / 1e6)
