@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from panel.cli.display import LiveDisplay, outcome_json, render_summary
 from panel.cli.options import (
+    BaseUrlOpt,
     BehaviourOpt,
     ConcurrencyOpt,
     FaultsOpt,
@@ -37,6 +38,7 @@ from panel.run.engine import RunOptions, run_panel
 def run(
     tool_files: Annotated[list[Path], typer.Argument(help="Tool YAML files, or folders of them.")],
     model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
     personas: PersonasOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
     concurrency: ConcurrencyOpt = 8,
@@ -80,6 +82,7 @@ def run(
         raise ConfigError("no tool file loaded; nothing to run")
     options = RunOptions(
         model=str(spec),
+        base_url=base_url,
         personas=split_ids(personas),
         runs_dir=runs_dir,
         concurrency=concurrency,
