@@ -32,7 +32,8 @@ from panel.errors import ConfigError
 from panel.inputs.textsafety import terminal_safe
 from panel.inputs.tools import load_tools
 from panel.providers.select import EmulatorSettings, parse_model
-from panel.run.engine import RunOptions, run_panel
+from panel.run.engine import RunOptions, RunStoppedError, run_panel
+from panel.run.events import RunOutcome
 
 
 def run(
@@ -96,14 +97,23 @@ def run(
             seed=seed, latency_scale=latency_scale, behaviour=behaviour, faults=faults
         ),
     )
-    with LiveDisplay(err) as display:
-        outcome = asyncio.run(run_panel(loaded.tools, options, display, env=dict(os.environ)))
+    try:
+        with LiveDisplay(err) as display:
+            outcome = asyncio.run(run_panel(loaded.tools, options, display, env=dict(os.environ)))
+    except RunStoppedError as stopped:
+        if json_out:  # the run's record still goes to stdout; the one error line to stderr
+            _write_json(stopped.outcome)
+        raise
     if json_out:
-        sys.stdout.write(json.dumps(outcome_json(outcome), indent=2, ensure_ascii=False) + "\n")
+        _write_json(outcome)
     else:
         render_summary(Console(), outcome)
     bad = outcome.pending or loaded.errors or any(r.status == "failed" for r in outcome.results)
     raise typer.Exit(1 if bad else 0)
+
+
+def _write_json(outcome: RunOutcome) -> None:
+    sys.stdout.write(json.dumps(outcome_json(outcome), indent=2, ensure_ascii=False) + "\n")
 
 
 def register(app: typer.Typer) -> None:

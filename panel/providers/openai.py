@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
 
-from panel.errors import ErrorClass, UpstreamError
+from panel.errors import UpstreamError
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.anthropic import cache_control
 from panel.providers.base import (
@@ -23,7 +23,7 @@ from panel.providers.base import (
     StreamStarted,
     VerdictRequest,
 )
-from panel.providers.classify import classify_exception
+from panel.providers.classify import classify_exception, classify_stream_error
 from panel.providers.completeness import Ending, billed, verdict_of
 from panel.providers.partial import PartialArgs
 from panel.providers.streaming import (
@@ -223,13 +223,15 @@ def _classified(
 def _midstream_error(
     exc: openai.APIError, name: str, reader: _ChunkReader, request_id: str | None
 ) -> UpstreamError:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    etype = str(body.get("type") or body.get("code") or "")
-    klass = ErrorClass.OVERLOADED if "overload" in etype else ErrorClass.SERVER_ERROR
-    return billed(
-        UpstreamError(klass, f"{name}: error inside the stream: {exc.message}"),
-        reader.ending(request_id),
+    end = reader.ending(request_id)
+    err = classify_stream_error(
+        exc.body,
+        exc.message,
+        provider=name,
+        finish_reason=reader.finish_reason,
+        raw_args=end.raw_args,
     )
+    return billed(err, end)
 
 
 class _ChunkReader:

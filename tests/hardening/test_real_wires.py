@@ -50,3 +50,40 @@ def test_base_url_is_an_option_of_every_command_that_calls_a_model(
 ) -> None:
     proc = panel(command, "--help", cwd=tmp_path)
     assert proc.returncode == 0 and "--base-url" in proc.stdout
+
+
+def test_json_run_stopped_on_auth_still_prints_its_record(
+    tmp_path: Path, emulator: EmulatorHandle
+) -> None:
+    tool = write_tool(tmp_path / "tools", "Authprobe")
+    emulator.configure(rules=[{"match": "Authprobe", "fault": "auth"}])
+    proc = panel(
+        "run", str(tool), "--model", "openai:gpt-5.6-luna", "--no-cache", "--json",
+        "--concurrency", "1", cwd=tmp_path,
+        env={"OPENAI_API_KEY": "sk-bad", "OPENAI_BASE_URL": emulator.openai_base_url},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    out = _run_json(proc)
+    assert out["status"] == "failed" and out["pending"]
+    assert proc.stderr.strip().count("\n") == 0 and "OPENAI_API_KEY" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unknown_fault_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    tool = write_tool(tmp_path / "tools", "Faultname")
+    proc = panel("run", str(tool), "--model", "emulator:claude-sonnet-5", "--faults", "bogus=1",
+                 cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("panel: error")]
+    assert len(lines) == 1 and "unknown emulator fault 'bogus'" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_emulator_on_a_busy_port_is_one_line(tmp_path: Path, emulator: EmulatorHandle) -> None:
+    port = emulator.base_url.rsplit(":", 1)[1].strip("/")
+    proc = panel("emulator", "--port", port, cwd=tmp_path, timeout=30)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"panel: error: port {port} on 127.0.0.1 is already in use: stop what holds it, "
+        "or pick another with --port (0 picks a free one)"
+    ]
