@@ -118,6 +118,14 @@ class RunOptions:
     thinking: bool = False  # let models think (their default); off: disabled where allowed
 
 
+class RunStoppedError(ConfigError):
+    """The run stopped on an auth failure; `outcome` is what it recorded (for `--json`)."""
+
+    def __init__(self, message: str, outcome: RunOutcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
 async def run_panel(
     tools: Sequence[LoadedTool],
     options: RunOptions,
@@ -303,13 +311,7 @@ class _PanelRun:
         manifest = self._finish_manifest(store, plan, pending, notes)
         order = {pair: i for i, pair in enumerate(all_pairs)}
         self.results.sort(key=lambda r: order.get((r.tool_slug, r.persona), len(order)))
-        if self.fatal is not None and self.fatal.error_class is ErrorClass.AUTH:
-            var = _KEY_VARS.get(self.spec.provider, "the provider's API key variable")
-            raise ConfigError(
-                f"{self.provider.name} rejected the API key ({self.fatal.status}): check {var}. "
-                f"Run {store.run_id} stopped; finish it with --resume {store.run_id}"
-            )
-        return RunOutcome(
+        outcome = RunOutcome(
             run_id=store.run_id,
             run_dir=store.path,
             manifest=manifest,
@@ -319,6 +321,14 @@ class _PanelRun:
             requested=self.requested,
             max_in_flight=self.limit.peak,
         )
+        if self.fatal is not None and self.fatal.error_class is ErrorClass.AUTH:
+            var = _KEY_VARS.get(self.spec.provider, "the provider's API key variable")
+            raise RunStoppedError(
+                f"{self.provider.name} rejected the API key ({self.fatal.status}): check {var}. "
+                f"Run {store.run_id} stopped; finish it with --resume {store.run_id}",
+                outcome,
+            )
+        return outcome
 
     def _result_cache(self) -> ResultCache | None:
         if not self.options.use_result_cache:
