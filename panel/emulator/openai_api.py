@@ -22,6 +22,7 @@ from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
 from panel.emulator.latency import Pacer, latency_plan
 from panel.emulator.promptcache import CacheResult
 from panel.emulator.ratelimit import openai_headers
+from panel.emulator.requestshape import check_openai
 from panel.emulator.sse import (
     SSE_HEADERS,
     ConnectionReset,
@@ -51,6 +52,7 @@ def _bad(message: str, param: str | None = None, code: str | None = None) -> Bad
 
 
 def validate(body: dict[str, Any]) -> ModelInfo:
+    check_openai(body)  # the body's shape first: nothing below reads a type-confused field
     for name in ("model", "messages"):
         if name not in body:
             raise _bad(

@@ -65,12 +65,14 @@ async def configure(request: Request) -> Response:
 
 
 async def clock(request: Request) -> Response:
-    try:
-        advance = float((await _json_body(request)).get("advance", 0))
-    except (ValueError, TypeError) as exc:
-        return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
     state = _state(request)
-    state.advance_clock(advance)
+    try:
+        value = (await _json_body(request)).get("advance", 0)
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise TypeError("advance must be a number of seconds")
+        state.advance_clock(float(value))
+    except (ValueError, TypeError, OverflowError) as exc:
+        return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
     return JSONResponse({"ok": True, "clock": state.clock()})
 
 
