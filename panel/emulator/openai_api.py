@@ -102,12 +102,19 @@ def anthropic_view(body: dict[str, Any]) -> dict[str, Any]:
     elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         mapped = {"type": "tool", "name": choice["function"].get("name")}
     budget = body.get("max_completion_tokens") or body.get("max_tokens") or 1_000_000
-    return {
+    view: dict[str, Any] = {
         "messages": body["messages"],
         "tools": tools,
         "tool_choice": mapped,
         "max_tokens": budget,
     }
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema") or {}
+        view["output_config"] = {"format": {"type": "json_schema", "schema": spec.get("schema")}}
+    elif isinstance(fmt, dict) and fmt.get("type") == "json_object":
+        view["output_config"] = {"format": {"type": "json_object"}}
+    return view
 
 
 async def chat_completions(request: Request) -> Response:
