@@ -7,15 +7,18 @@ from importlib import import_module
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from panel.emulator.anthropic_api import create_message
 from panel.emulator.faults import FaultSpecError
 from panel.emulator.openai_api import chat_completions
 from panel.emulator.sse import anthropic_error, install_reset_filter, openai_error, random_id
 from panel.emulator.state import EmulatorConfig, EmulatorState
+from panel.providers.base import EMULATOR_HEADER
 
 
 def _state(request: Request) -> EmulatorState:
@@ -62,12 +65,14 @@ async def configure(request: Request) -> Response:
 
 
 async def clock(request: Request) -> Response:
-    try:
-        advance = float((await _json_body(request)).get("advance", 0))
-    except (ValueError, TypeError) as exc:
-        return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
     state = _state(request)
-    state.advance_clock(advance)
+    try:
+        value = (await _json_body(request)).get("advance", 0)
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise TypeError("advance must be a number of seconds")
+        state.advance_clock(float(value))
+    except (ValueError, TypeError, OverflowError) as exc:
+        return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
     return JSONResponse({"ok": True, "clock": state.clock()})
 
 
@@ -94,6 +99,27 @@ def _batch_routes(state: EmulatorState) -> list[BaseRoute]:
     return list(factory(state)) if factory is not None else []
 
 
+class _Identify:
+    """ASGI middleware: every response says it came from panel's emulator (EMULATOR_HEADER)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def identified(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((EMULATOR_HEADER.encode(), b"1"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, identified)
+
+
 def create_app(
     config: EmulatorConfig | None = None, state: EmulatorState | None = None
 ) -> Starlette:
@@ -111,6 +137,10 @@ def create_app(
         Route("/emulator/config", configure, methods=["POST"]),
         Route("/emulator/clock", clock, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: not_found, 405: not_found},
+        middleware=[Middleware(_Identify)],
+    )
     app.state.emulator = state
     return app

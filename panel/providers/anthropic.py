@@ -22,6 +22,7 @@ from panel.providers.base import (
     StreamEvent,
     StreamStarted,
     VerdictRequest,
+    from_emulator,
 )
 from panel.providers.classify import classify_exception
 from panel.providers.completeness import Ending, usage_payload, verdict_of
@@ -92,6 +93,7 @@ class AnthropicProvider:
         except Exception as exc:
             raise classify_exception(exc, provider=self.name) from None
         request_id = stream.response.headers.get("request-id")
+        self.synthetic = self.synthetic or from_emulator(stream.response.headers)
         await require_event_stream(stream, self.name, request_id)
         reader = _StreamReader()
         events = with_idle_timeout(

@@ -46,6 +46,19 @@ class VerdictRequest:
     breakpoints: frozenset[Literal["house", "persona"]] = frozenset({"house", "persona"})
 
 
+# Every response of panel's emulator carries this header; a provider that sees it marks what it
+# writes synthetic, whichever provider and base URL reached the emulator.
+EMULATOR_HEADER = "x-panel-emulator"
+
+
+def from_emulator(headers: Any) -> bool:
+    """Whether a response's headers say panel's emulator wrote it."""
+    try:
+        return bool(headers.get(EMULATOR_HEADER))
+    except AttributeError:
+        return False
+
+
 @dataclass(frozen=True)
 class StreamStarted:
     """The response has begun: from here on its cache writes are readable by others."""

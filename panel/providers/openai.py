@@ -22,6 +22,7 @@ from panel.providers.base import (
     StreamEvent,
     StreamStarted,
     VerdictRequest,
+    from_emulator,
 )
 from panel.providers.classify import classify_exception, classify_stream_error
 from panel.providers.completeness import Ending, billed, verdict_of
@@ -140,6 +141,7 @@ class OpenAIProvider:
         except Exception as exc:
             raise classify_exception(exc, provider=self.name) from None
         headers = stream.response.headers
+        self.synthetic = self.synthetic or from_emulator(headers)
         request_id = headers.get("x-request-id") or headers.get("request-id")
         await require_event_stream(stream, self.name, request_id)
         reader = _ChunkReader()

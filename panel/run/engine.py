@@ -639,6 +639,8 @@ class _PanelRun:
                 "cache_plan": plan or before.cache_plan,
                 "cache_stats": costs.cache_stats([*self.usages, *self.batch_usages]),
                 "notes": [*before.notes, *notes],
+                # The provider learns it reached panel's emulator from the first response.
+                "synthetic": before.synthetic or self.provider.synthetic,
             }
         )
         store.write_manifest(manifest)

@@ -87,3 +87,30 @@ def test_emulator_on_a_busy_port_is_one_line(tmp_path: Path, emulator: EmulatorH
         f"panel: error: port {port} on 127.0.0.1 is already in use: stop what holds it, "
         "or pick another with --port (0 picks a free one)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("model", "key", "url_var", "suffix"),
+    [
+        ("anthropic:claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", ""),
+        ("openai:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1"),
+        ("compatible:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1"),
+    ],
+)
+def test_verdicts_from_the_emulator_are_synthetic_whichever_provider_reached_it(
+    tmp_path: Path, emulator: EmulatorHandle, model: str, key: str, url_var: str, suffix: str
+) -> None:
+    tool = write_tool(tmp_path / "tools", "Syntheticprobe")
+    url = emulator.base_url.rstrip("/") + suffix
+    proc = panel(
+        "run", str(tool), "--model", model, "--no-cache", "--json", "--personas", "skeptic",
+        cwd=tmp_path, env={key: "sk-anything", url_var: url},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = _run_json(proc)
+    assert out["synthetic"] is True
+    assert [r["synthetic"] for r in out["results"]] == [True]
+    run_dir = tmp_path / out["run_dir"]
+    assert json.loads((run_dir / "run.json").read_text())["synthetic"] is True
+    lines = (run_dir / "results.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["synthetic"] for ln in lines] == [True]
