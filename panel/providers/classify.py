@@ -241,3 +241,27 @@ def parse_tool_json(raw: str) -> dict[str, Any]:
             raw_text=raw,
         )
     return value
+
+
+def classify_stream_error(
+    code: str | None, message: str, *, provider: str, request_id: str | None = None
+) -> UpstreamError:
+    """An error reported inside a 200 stream by its code (Responses `error` events and
+    `response.failed`'s `response.error`): the code decides the class, not the transport."""
+    c = (code or "").lower()
+    text = f"{provider}: error inside the stream ({code or 'no code'}): {_short(message)}"
+    if "overload" in c or c == "slow_down":
+        klass = ErrorClass.OVERLOADED
+    elif c == "rate_limit_exceeded":
+        klass = ErrorClass.RATE_LIMITED
+    elif c == "insufficient_quota":
+        klass = ErrorClass.SPEND_CAP
+    elif c == "context_length_exceeded":
+        klass = ErrorClass.CONTEXT_TOO_LONG
+    elif "policy" in c or c == "content_filter":
+        klass = ErrorClass.REFUSED
+    elif c.startswith(("invalid_", "unsupported_", "image_", "empty_", "failed_to_download")):
+        klass = ErrorClass.INVALID_REQUEST
+    else:  # server_error, vector_store_timeout, unknown codes: the server's fault, retryable
+        klass = ErrorClass.SERVER_ERROR
+    return UpstreamError(klass, text, status=200, request_id=request_id, billed=True)

@@ -1,0 +1,87 @@
+"""`panel run` over the OpenAI Responses wire (gpt-6-astra) on the emulator, end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from panel.cli import app
+from panel.emulator.runner import EmulatorHandle
+from panel.errors import ConfigError
+
+TOOL = Path(__file__).resolve().parents[2] / "examples" / "tools" / "openrouter-model-fusion.yaml"
+
+
+def _run_json(args: list[str], env: dict[str, str]) -> tuple[int, dict[str, Any], str]:
+    result = CliRunner().invoke(app, ["run", *args, "--json"], env=env)
+    return result.exit_code, json.loads(result.stdout or "{}"), result.stderr
+
+
+@pytest.fixture
+def no_keys(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorHandle) -> dict[str, str]:
+    for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    return {"PANEL_EMULATOR_URL": emulator.base_url}
+
+
+def _paths(emulator: EmulatorHandle) -> list[str]:
+    return [r["path"] for r in emulator.requests()]
+
+
+def test_gpt_6_astra_streams_four_verdicts_through_responses_and_reads_the_cache(
+    tmp_path: Path, no_keys: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    args = [str(TOOL), "--model", "emulator:gpt-6-astra", "--runs-dir", str(tmp_path / "runs")]
+    code, out, err = _run_json(args, no_keys)
+    assert code == 0, err
+    assert out["synthetic"] is True
+    assert [r["status"] for r in out["results"]] == ["ok"] * 4
+    assert _paths(emulator) == ["/v1/responses"] * 4
+    assert all(r["stream"] for r in emulator.requests())
+    first = out["cost"]
+    # The house block is written once (explicit breakpoint) and read by the other personas.
+    assert sum(r["usage"]["cache_read_tokens"] for r in out["results"]) > 0
+    assert emulator.stats()["billed_usd"] == pytest.approx(first["usd"], rel=1e-6)
+    # A second identical run (result cache off) reads every prompt from the prompt cache.
+    code, again, err = _run_json([*args, "--no-cache"], no_keys)
+    assert code == 0, err
+    assert [r["status"] for r in again["results"]] == ["ok"] * 4
+    usages = [r["usage"] for r in again["results"]]
+    assert all(u["cache_read_tokens"] > 0 and u["cache_write_tokens"] == 0 for u in usages)
+    assert again["cost"]["usd"] < first["usd"]
+
+
+def test_openai_provider_against_a_running_emulator_uses_responses_for_astra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: EmulatorHandle
+) -> None:
+    monkeypatch.delenv("PANEL_EMULATOR_URL", raising=False)
+    env = {"OPENAI_API_KEY": "sk-test-not-real", "OPENAI_BASE_URL": emulator.openai_base_url}
+    args = [str(TOOL), "--model", "openai:gpt-6-astra", "--runs-dir", str(tmp_path / "runs")]
+    code, out, err = _run_json(args, env)
+    assert code == 0, err
+    assert [r["status"] for r in out["results"]] == ["ok"] * 4
+    assert _paths(emulator) == ["/v1/responses"] * 4
+    code, again, err = _run_json([*args, "--no-cache"], env)
+    assert code == 0, err
+    assert all(r["usage"]["cache_read_tokens"] > 0 for r in again["results"])
+
+
+def test_wire_override_and_its_refusal(
+    tmp_path: Path, no_keys: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    env = {**no_keys, "PANEL_OPENAI_WIRE": "responses"}
+    code, out, err = _run_json([str(TOOL), "--model", "emulator:gpt-5.6-luna", *runs], env)
+    assert [r["status"] for r in out["results"]] == ["ok"] * 4
+    assert code == 0, err
+    assert _paths(emulator) == ["/v1/responses"] * 4
+    env = {**no_keys, "PANEL_OPENAI_WIRE": "chat_completions"}
+    model = ["--model", "emulator:gpt-6-astra"]
+    result = CliRunner().invoke(app, ["run", str(TOOL), *model, *runs], env=env)
+    # A ConfigError: panel.cli.main turns it into one stderr line and exit 2.
+    assert isinstance(result.exception, ConfigError)
+    assert "gpt-6-astra takes tool calls only on responses" in str(result.exception)
