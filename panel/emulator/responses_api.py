@@ -18,7 +18,7 @@ Stream: `response.created` → `response.in_progress` → per output item `outpu
 deltas … `output_item.done` → `response.completed` (or `response.incomplete` with
 `incomplete_details.reason: "max_output_tokens"`), every event numbered; no `[DONE]`. Wire
 faults: `overloaded_midstream` is an `error` event, `error_after_partial` a `response.failed`
-(usage included: the partial output is billed), `reset_midstream` / `eof_early` cut the stream.
+(unbilled, as on the other routes: no usage), `reset_midstream` / `eof_early` cut the stream.
 `text.format: {"type": "json_schema", …}` without tools is answered with schema-valid JSON as
 output text.
 """
@@ -686,14 +686,9 @@ async def _stream(
                 yield event("error", {**_OVERLOADED_EVENT, "sequence_number": i})
                 return
             if fault == "error_after_partial" and i == cuts["mid"]:
-                openai_api._settle(ex, model, result, emitted)
+                # Not billed (faults.UNBILLED), so the failed response reports no usage.
                 failed = response_json(
-                    ex,
-                    reply,
-                    _partial_usage(usage, emitted),
-                    status="failed",
-                    output=[],
-                    error=_FAILED_ERROR,
+                    ex, reply, None, status="failed", output=[], error=_FAILED_ERROR
                 )
                 name = "response.failed"
                 yield event(name, {"type": name, "response": failed, "sequence_number": i})
@@ -715,16 +710,6 @@ async def _stream(
         if not activated:
             ex.state.openai_cache.abandon(result.ticket)
         ex.finish(200, usage, note)
-
-
-def _partial_usage(usage: dict[str, Any] | None, output: int) -> dict[str, Any] | None:
-    if usage is None:
-        return None
-    return {
-        **usage,
-        "output_tokens": output,
-        "total_tokens": usage["input_tokens"] + output,
-    }
 
 
 async def _plain(

@@ -85,3 +85,16 @@ def test_wire_override_and_its_refusal(
     # A ConfigError: panel.cli.main turns it into one stderr line and exit 2.
     assert isinstance(result.exception, ConfigError)
     assert "gpt-6-astra takes tool calls only on responses" in str(result.exception)
+
+
+@pytest.mark.parametrize("fault", ["max_tokens", "invalid_json", "no_tool_call"])
+def test_billed_failures_carry_their_usage_into_the_cost(
+    tmp_path: Path, no_keys: dict[str, str], emulator: EmulatorHandle, fault: str
+) -> None:
+    emulator.configure(rules=[{"match": "record_verdict", "fault": fault}])
+    args = [str(TOOL), "--model", "emulator:gpt-6-astra", "--runs-dir", str(tmp_path / "runs")]
+    _, out, err = _run_json([*args, "--personas", "builder"], no_keys)
+    assert out["results"][0]["status"] == "failed", err
+    cost = out["cost"]
+    assert cost["known"] is True and cost["usd"] > 0.01  # gpt-6-astra: $10/M input
+    assert emulator.stats()["billed_usd"] == pytest.approx(cost["usd"], rel=1e-6)
