@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from panel.errors import ErrorClass
+
 FORMAT_VERSION = 1
 
 Status = Literal["ok", "failed", "refused"]
@@ -58,7 +60,7 @@ class PairResult(_Frozen):
     rubric: dict[str, str] = Field(default_factory=dict)  # question id -> answer
     strengths: list[str] = Field(default_factory=list)
     risks: list[str] = Field(default_factory=list)
-    error_class: str | None = None  # an ErrorClass value
+    error_class: ErrorClass | None = None
     error: str | None = None
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = None
@@ -83,7 +85,7 @@ class Attempt(_Frozen):
     started_at: str
     ended_at: str
     outcome: Literal["ok", "error"]
-    error_class: str | None = None  # an ErrorClass value
+    error_class: ErrorClass | None = None
     billed: bool
     usage: Usage | None = None
     request_id: str | None = None
