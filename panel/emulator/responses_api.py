@@ -16,7 +16,8 @@ OpenAI route's, so batches and streams share it.
 
 Stream: `response.created` → `response.in_progress` → per output item `output_item.added` …
 deltas … `output_item.done` → `response.completed` (or `response.incomplete` with
-`incomplete_details.reason: "max_output_tokens"`), every event numbered; no `[DONE]`. Wire
+`incomplete_details.reason: "max_output_tokens"`), every event numbered; no `[DONE]`; delta
+events carry `obfuscation` padding unless `stream_options.include_obfuscation` is false. Wire
 faults: `overloaded_midstream` is an `error` event, `error_after_partial` a `response.failed`
 (unbilled, as on the other routes: no usage), `reset_midstream` / `eof_early` cut the stream.
 `text.format: {"type": "json_schema", …}` without tools is answered with schema-valid JSON as
@@ -97,6 +98,9 @@ _FAILED_ERROR = {
     "code": "server_error",
     "message": "An error occurred while processing your request. Please retry your request.",
 }
+
+
+_PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
 def _bad(message: str, param: str | None = None, code: str | None = None) -> BadRequest:
@@ -576,8 +580,17 @@ def events(
     seq = 0
     out: list[Event] = []
 
+    pad = random.Random(f"obfuscation:{ex.seed}:{ex.digest}")
+    options = ex.body.get("stream_options")
+    obfuscate = not (isinstance(options, dict) and options.get("include_obfuscation") is False)
+
     def add(tag: ar.Tag, name: str, data: dict[str, Any], emitted: int) -> None:
         nonlocal seq
+        if obfuscate and name.endswith(".delta"):
+            # Random padding that evens out delta sizes (the real default; opt out with
+            # `stream_options.include_obfuscation: false`). Clients ignore it.
+            n = max(2, 16 - len(data["delta"])) + pad.randint(0, 6)
+            data = {**data, "obfuscation": "".join(pad.choice(_PAD) for _ in range(n))}
         out.append((tag, event(name, {"type": name, **data, "sequence_number": seq}), emitted))
         seq += 1
 

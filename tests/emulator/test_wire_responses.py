@@ -224,3 +224,17 @@ def test_gpt_6_astra_takes_no_tool_calls_on_chat_completions(openai_client):
     with pytest.raises(openai.BadRequestError, match="/v1/responses") as info:
         openai_client.chat.completions.create(**body)
     assert isinstance(info.value.body, dict) and info.value.body["param"] == "tools"
+
+
+def test_deltas_carry_obfuscation_unless_turned_off(openai_client):
+    def deltas(**extra: Any) -> list[Any]:
+        return [
+            e
+            for e in openai_client.responses.create(**_request(**extra), stream=True)
+            if e.type == "response.function_call_arguments.delta"
+        ]
+
+    padded = deltas()
+    assert all(isinstance(getattr(e, "obfuscation", None), str) for e in padded)
+    plain = deltas(stream_options={"include_obfuscation": False})
+    assert all(getattr(e, "obfuscation", None) is None for e in plain)
