@@ -98,3 +98,17 @@ def test_billed_failures_carry_their_usage_into_the_cost(
     cost = out["cost"]
     assert cost["known"] is True and cost["usd"] > 0.01  # gpt-6-astra: $10/M input
     assert emulator.stats()["billed_usd"] == pytest.approx(cost["usd"], rel=1e-6)
+
+
+def test_the_wire_is_part_of_the_result_cache_key(
+    tmp_path: Path, no_keys: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    args = [str(TOOL), "--model", "emulator:gpt-5.6-luna", "--runs-dir", str(tmp_path / "runs")]
+    args += ["--personas", "builder"]
+    code, out, err = _run_json(args, no_keys)
+    assert code == 0 and out["requested"] == 1, err
+    # The same pair over the Responses wire is a different request: not reused.
+    code, out, err = _run_json(args, {**no_keys, "PANEL_OPENAI_WIRE": "responses"})
+    assert code == 0 and out["requested"] == 1 and out["reused"] == 0, err
+    code, out, err = _run_json(args, {**no_keys, "PANEL_OPENAI_WIRE": "responses"})
+    assert code == 0 and out["reused"] == 1, err
