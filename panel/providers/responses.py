@@ -9,12 +9,15 @@ breakpoint the server keeps at the end; `prompt_cache_key` (one per house block)
 requests that share a prefix;
 `store: false` keeps the call stateless (a re-ask resends the items, never a response id).
 
-Stream: typed, numbered events and no `[DONE]`. Argument deltas are keyed by `output_index`
-(only the verdict call's count); the end of the stream is one of `response.completed` (the
-evidence of a complete answer, with the usage), `response.incomplete` (`max_output_tokens` is
-a truncation, `content_filter` a refusal) or `response.failed`; an `error` event is classified
-by its code (panel.providers.classify.classify_stream_error). A stream that ends without one
-of the three is truncated. Every billed failure carries the usage that arrived.
+Stream: typed, numbered events and no `[DONE]`. `StreamStarted` comes with the first event
+after `response.created` / `response.in_progress` (those only acknowledge the request: the
+prefix the cache-aware schedule waits for is written once the output begins). Argument
+deltas are keyed by `output_index` (only the verdict call's count); the end of the stream is
+one of `response.completed` (the evidence of a complete answer, with the usage),
+`response.incomplete` (`max_output_tokens` is a truncation, `content_filter` a refusal) or
+`response.failed`; an `error` event is classified by its code
+(panel.providers.classify.classify_stream_error). A stream that ends without one of the three
+is truncated. Every billed failure carries the usage that arrived.
 
 The SDK's own retries are off (max_retries=0): panel.run.retry is the one retry owner.
 """
@@ -57,6 +60,10 @@ if TYPE_CHECKING:  # the SDK is imported when a provider opens its client, not b
     import openai
 
 BREAKPOINT: dict[str, str] = {"mode": "explicit"}
+# Events the server sends on accepting a request, before the model has read the prompt: the
+# cache entries it writes are not there yet, so StreamStarted (which releases the next wave of
+# the cache-aware schedule) waits for the first event after them.
+_ACCEPTED = frozenset({"response.created", "response.in_progress", "response.queued"})
 
 
 def explicit_breakpoints(info: ModelInfo | None) -> bool:
@@ -193,7 +200,10 @@ class ResponsesProvider:
         finally:
             await events.aclose()
             await stream.close()
-        yield reader.finish(request_id)
+        done = reader.finish(request_id)
+        if not reader.announced:
+            yield reader.announce(request_id)
+        yield done
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -267,7 +277,8 @@ class EventReader:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.started = False
+        self.started = False  # an event arrived: the attempt is billed from here
+        self.announced = False  # StreamStarted yielded: the model's output has begun
         self.end: str | None = None  # completed | incomplete | failed
         self.response: Any = None
         self.verdict_index: int | None = None
@@ -277,6 +288,10 @@ class EventReader:
         self.text: list[str] = []
         self.refusal: list[str] = []
         self._text_size = 0
+
+    def announce(self, request_id: str | None) -> StreamStarted:
+        self.announced = True
+        return StreamStarted(request_id)
 
     @property
     def ended(self) -> bool:
@@ -302,10 +317,10 @@ class EventReader:
 
     def handle(self, event: Any, request_id: str | None) -> list[StreamEvent]:
         out: list[StreamEvent] = []
-        if not self.started:
-            self.started = True
-            out.append(StreamStarted(request_id))
+        self.started = True
         kind = getattr(event, "type", None)
+        if not self.announced and kind not in _ACCEPTED:
+            out.append(self.announce(request_id))
         index = getattr(event, "output_index", None)
         if kind == "response.output_item.added":
             item = event.item

@@ -240,3 +240,13 @@ def test_reader_content_filter_is_a_refusal_and_failed_is_classified_by_code() -
     with pytest.raises(UpstreamError) as info:
         failed.finish(None)
     assert info.value.error_class is ErrorClass.RATE_LIMITED
+
+
+def test_stream_started_waits_for_the_output_not_the_acknowledgement() -> None:
+    reader = EventReader("openai")
+    assert reader.handle(_Ev(type="response.created", response=None), "r") == []
+    assert reader.handle(_Ev(type="response.in_progress", response=None), "r") == []
+    assert reader.started and not reader.announced  # billed from here, but not yet begun
+    item = _Ev(type="function_call", name=TOOL_NAME, call_id="c1")
+    out = reader.handle(_Ev(type="response.output_item.added", output_index=0, item=item), "r")
+    assert out == [StreamStarted("r")]
