@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from typer.testing import CliRunner
 
@@ -112,3 +116,38 @@ def test_the_wire_is_part_of_the_result_cache_key(
     assert code == 0 and out["requested"] == 1 and out["reused"] == 0, err
     code, out, err = _run_json(args, {**no_keys, "PANEL_OPENAI_WIRE": "responses"})
     assert code == 0 and out["reused"] == 1, err
+
+
+@pytest.mark.slow
+def test_panel_run_against_panel_emulator_with_openai_base_url(tmp_path: Path) -> None:
+    """The must-show, as a user types it: `panel emulator`, then `panel run … openai:gpt-6-astra`
+    with OPENAI_BASE_URL, twice (the second with the result cache off reads the prompt cache)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "panel", "emulator", "--port", "0", "--latency-scale", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().removeprefix("listening on ")
+        env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+        env.pop("PANEL_EMULATOR_URL", None)
+        env |= {"OPENAI_API_KEY": "sk-local-not-real", "OPENAI_BASE_URL": url + "/v1"}
+        args = [sys.executable, "-m", "panel", "run", str(TOOL), "--model", "openai:gpt-6-astra"]
+        args += ["--runs-dir", str(tmp_path / "runs"), "--json"]
+        runs = []
+        for extra in ([], ["--no-cache"]):
+            done = subprocess.run(
+                [*args, *extra], env=env, capture_output=True, text=True, timeout=120, check=False
+            )
+            assert done.returncode == 0, done.stderr
+            runs.append(json.loads(done.stdout))
+        assert all([r["status"] for r in run["results"]] == ["ok"] * 4 for run in runs)
+        assert all(r["usage"]["cache_read_tokens"] > 0 for r in runs[1]["results"])
+        assert runs[1]["cost"]["usd"] < runs[0]["cost"]["usd"]
+        paths = [r["path"] for r in httpx2.get(url + "/emulator/requests").json()]
+        assert paths == ["/v1/responses"] * 8
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
