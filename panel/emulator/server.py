@@ -1,4 +1,4 @@
-"""The emulator's Starlette app: the two wire APIs, optional batches, and introspection."""
+"""The emulator's Starlette app: the three wire APIs, optional batches, and introspection."""
 
 from __future__ import annotations
 
