@@ -16,8 +16,9 @@ deltas are keyed by `output_index` (only the verdict call's count); the end of t
 one of `response.completed` (the evidence of a complete answer, with the usage),
 `response.incomplete` (`max_output_tokens` is a truncation, `content_filter` a refusal) or
 `response.failed`; an `error` event is classified by its code
-(panel.providers.classify.classify_stream_error). A stream that ends without one of the three
-is truncated. Every billed failure carries the usage that arrived.
+(panel.providers.classify.classify_response_error). A stream that ends without one of the
+three is truncated; the verdict check is the one every wire shares (completeness.verdict_of),
+so every billed failure carries the usage that arrived.
 
 The SDK's own retries are off (max_retries=0): panel.run.retry is the one retry owner.
 """
@@ -29,7 +30,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
 
-from panel.errors import ErrorClass, UpstreamError
+from panel.errors import UpstreamError
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.base import (
     ArgsDelta,
@@ -41,10 +42,10 @@ from panel.providers.base import (
 )
 from panel.providers.classify import (
     classify_exception,
+    classify_response_error,
     classify_stream_error,
-    parse_tool_json,
-    truncated,
 )
+from panel.providers.completeness import Ending, billed, usage_payload, verdict_of
 from panel.providers.partial import PartialArgs
 from panel.providers.streaming import (
     StreamLimits,
@@ -184,19 +185,17 @@ class ResponsesProvider:
                 if reader.ended:
                     break  # the final event: nothing after it counts
         except UpstreamError as exc:
-            raise reader.billed(exc, request_id) from None
+            raise reader.charge(exc, request_id) from None
         except openai.APIError as exc:
             if isinstance(exc, openai.APIStatusError | openai.APIConnectionError):
                 err = classify_exception(exc, provider=self.name)
             else:  # a `data: {"error": …}` line (a proxy's shape): the SDK's bare APIError
-                body = exc.body if isinstance(exc.body, dict) else {}
-                code = body.get("code") or body.get("type")
                 err = classify_stream_error(
-                    str(code) if code else None, exc.message, provider=self.name
+                    exc.body, exc.message, provider=self.name, finish_reason=None
                 )
-            raise reader.billed(err, request_id) from None
+            raise reader.charge(err, request_id) from None
         except Exception as exc:
-            raise reader.billed(classify_exception(exc, provider=self.name), request_id) from None
+            raise reader.charge(classify_exception(exc, provider=self.name), request_id) from None
         finally:
             await events.aclose()
             await stream.close()
@@ -306,10 +305,10 @@ class EventReader:
         return usage_of(raw)
 
     def usage_dict(self) -> dict[str, int] | None:
-        u = self.usage()
-        return u.model_dump(exclude={"known"}) if u.known else None
+        return usage_payload(self.usage())
 
-    def billed(self, err: UpstreamError, request_id: str | None) -> UpstreamError:
+    def charge(self, err: UpstreamError, request_id: str | None) -> UpstreamError:
+        """An error raised while reading: billed once an event arrived, with the usage."""
         err.billed = err.billed or self.started
         err.request_id = err.request_id or request_id
         err.usage = err.usage or self.usage_dict()
@@ -351,7 +350,7 @@ class EventReader:
             self.response = getattr(event, "response", None)
             self._from_final()
         elif kind == "error":
-            raise classify_stream_error(
+            raise classify_response_error(
                 getattr(event, "code", None),
                 str(getattr(event, "message", "") or ""),
                 provider=self.name,
@@ -375,64 +374,33 @@ class EventReader:
                     elif getattr(part, "type", None) == "output_text":
                         self.text.append(str(getattr(part, "text", "")))
 
-    def _fail(self, err: UpstreamError, request_id: str | None) -> UpstreamError:
-        err.billed = True
-        err.request_id = err.request_id or request_id
-        err.usage = self.usage_dict()
-        return err
-
     def finish(self, request_id: str | None) -> StreamCompleted:
-        raw = self.done_args if self.done_args is not None else self.args.text
-        if not self.started:
-            # Not one event parsed from a 200 (F13): a garbage body, not a truncated verdict.
-            raise UpstreamError(
-                ErrorClass.PROTOCOL,
-                "the response was not a readable event stream (no events)",
-                request_id=request_id,
-            )
-        if self.end is None:
-            raise self._fail(truncated(None, raw), request_id)
-        if self.end == "failed":
-            error = getattr(self.response, "error", None)
-            raise self._fail(
-                classify_stream_error(
-                    getattr(error, "code", None),
-                    str(getattr(error, "message", "") or "the response failed"),
-                    provider=self.name,
-                ),
-                request_id,
-            )
-        if self.end == "incomplete":
-            details = getattr(self.response, "incomplete_details", None)
-            reason = getattr(details, "reason", None)
-            if reason == "content_filter":
-                raise self._fail(
-                    UpstreamError(ErrorClass.REFUSED, "the output was filtered"), request_id
-                )
-            if reason == "max_output_tokens":
-                raise self._fail(truncated("length", raw), request_id)
-            raise self._fail(truncated(None, raw), request_id)
-        if self.refusal:
-            raise self._fail(
-                UpstreamError(ErrorClass.REFUSED, "".join(self.refusal)[:300]), request_id
-            )
-        if self.verdict_index is None:
-            raise self._fail(
-                UpstreamError(
-                    ErrorClass.NO_TOOL_CALL,
-                    "the model answered in text without calling the verdict tool",
-                    raw_text="".join(self.text),
-                ),
-                request_id,
-            )
-        try:
-            tool_input = parse_tool_json(raw)
-        except UpstreamError as exc:
-            raise self._fail(exc, request_id) from None
-        return StreamCompleted(
-            tool_input=tool_input,
+        """The verdict, through the one completeness check (providers/completeness.py)."""
+        end = Ending(
+            started=self.started,
+            end_marker=self.end is not None,
+            stop_reason=self.end,
             usage=self.usage(),
-            stop_reason="completed",
+            found=self.verdict_index is not None,
+            raw_args=self.done_args if self.done_args is not None else self.args.text,
+            text="".join(self.text),
+            refusal="".join(self.refusal) or None,
             request_id=request_id,
             call_id=self.call_id,
+            default_stop="completed",
         )
+        if self.end == "failed":
+            error = getattr(self.response, "error", None)
+            err = classify_response_error(
+                getattr(error, "code", None),
+                str(getattr(error, "message", "") or "the response failed"),
+                provider=self.name,
+            )
+            raise billed(err, end)
+        if self.end == "incomplete":
+            reason = getattr(getattr(self.response, "incomplete_details", None), "reason", None)
+            # max_output_tokens is a truncation, content_filter a refusal; anything else
+            # is an end without its answer (truncated_eof).
+            end.stop_reason = {"max_output_tokens": "length"}.get(str(reason), reason)
+            end.end_marker = reason in ("max_output_tokens", "content_filter")
+        return verdict_of(end)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from panel.errors import ErrorClass, UpstreamError
 from panel.providers.batchservices import ItemResult, OpenAIBatches, _verdict_of
-from panel.providers.classify import classify_stream_error
+from panel.providers.classify import classify_response_error
 from panel.providers.responses import usage_of
 from panel.verdict import TOOL_NAME
 
@@ -37,7 +37,7 @@ class ResponsesBatches(OpenAIBatches):
         status = body.get("status")
         if status == "failed":
             error = body.get("error") or {}
-            err = classify_stream_error(
+            err = classify_response_error(
                 error.get("code"), str(error.get("message") or ""), provider=self.name
             )
             err.usage = usage.model_dump(exclude={"known"}) if usage.known else None

@@ -226,12 +226,16 @@ async def _emulator_provider(
     with contextlib.ExitStack() as stack:
         url = settings.url or env.get("PANEL_EMULATOR_URL")
         if not url:
+            from panel.emulator.faults import FaultSpecError
             from panel.emulator.runner import run_emulator
             from panel.emulator.state import EmulatorConfig
 
-            config = EmulatorConfig.from_cli(
-                seed=settings.seed, latency_scale=settings.latency_scale, faults=settings.faults
-            )
+            try:
+                config = EmulatorConfig.from_cli(
+                    seed=settings.seed, latency_scale=settings.latency_scale, faults=settings.faults
+                )
+            except FaultSpecError as exc:
+                raise ConfigError(f"--faults: {exc}") from None
             url = stack.enter_context(run_emulator(config)).base_url
         provider: Provider
         if info.provider == "anthropic":
