@@ -70,6 +70,13 @@ def validate(body: dict[str, Any]) -> ModelInfo:
             f"The model `{body['model']}` does not exist or you do not have access to it.",
             code="model_not_found",
         )
+    if body.get("tools") and not model.takes("chat_completions"):
+        raise _bad(  # gpt-6-astra: tool calls only on the Responses API (api-facts.md)
+            f"Function tools are not supported with {model.id} in /v1/chat/completions. "
+            "Use /v1/responses instead.",
+            param="tools",
+            code="unsupported_parameter",
+        )
     for i, tool in enumerate(body.get("tools") or []):
         fn = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(fn, dict) or "name" not in fn:

@@ -215,6 +215,8 @@ class _PanelRun:
             "thinking": self.options.thinking,
             "cache_ttl": self.options.cache_ttl,
         }
+        if getattr(self.provider, "wire", None) == "responses":
+            s["wire"] = "responses"  # only then: the other wires' keys stay as they were
         if self.provider.synthetic:
             s["emulator_seed"] = self.options.emulator.seed
             s["emulator_behaviour"] = self.options.emulator.behaviour
