@@ -19,7 +19,7 @@ from panel.emulator.openai_api import chat_completions
 from panel.emulator.responses_api import create_response
 from panel.emulator.sse import anthropic_error, install_reset_filter, openai_error, random_id
 from panel.emulator.state import EmulatorConfig, EmulatorState
-from panel.providers.base import EMULATOR_HEADER
+from panel.runformat import EMULATOR_HEADER
 
 
 def _state(request: Request) -> EmulatorState:
