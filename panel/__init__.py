@@ -5,11 +5,13 @@ The front door of the library. Everything here is loaded on first use (PEP 562),
 
     import asyncio, panel
 
-    tools = panel.load_tools([Path("examples/tools/cursor.yaml")])
+    loaded = panel.load_tools([Path("examples/tools/cursor.yaml")])
     options = panel.RunOptions(model="emulator:claude-sonnet-5")
-    outcome = asyncio.run(panel.run_panel(tools.tools, options))
+    outcome = asyncio.run(panel.run_panel(loaded.tools, options))
     for result in outcome.results:
-        print(result.persona, result.status, result.verdict and result.verdict.ship)
+        print(result.persona, result.status, result.ship, result.synthetic)
+
+(the README's "As a library" section runs a longer version of this in a test).
 
 tests/architecture/test_public_api.py pins this list: changing it is a deliberate, visible diff.
 """

@@ -7,6 +7,7 @@
     │   └── TemplateError            (template name)
     ├── ConfigError                  no key for the chosen provider, unknown model, bad option
     ├── RunStoreError                a run folder is missing, locked by another process, corrupt
+    │   └── NewerFormatError         (panel.store.runs) written by a newer panel: upgrade to read it
     ├── PublishError                 publishing failed, or the site target is unsafe
     │   └── GateRefused              a page gate refused (flips, incomplete, synthetic): exit 1
     └── UpstreamError                a provider call failed; carries an ErrorClass
@@ -14,7 +15,16 @@
          engine: one persona failing never fails the panel)
 
 Domain errors become CLI errors at exactly one boundary (panel.cli), with a message that
-says how to fix the problem.
+says how to fix the problem: one line on stderr and exit 2 (docs/reliability.md, "Exit codes").
+OSError is the one foreign exception that boundary also turns into a line (a full disk, a
+read-only folder). Internal signals never reach a user; each is caught where it is raised:
+`YamlInputError`, `UnsafeFileError` (→ ToolFileError / PersonaError / InputError at the
+loaders), `VerdictProblem` (→ ErrorClass.SCHEMA_INVALID), `RunPaused` (→ a paused run),
+the engine's `_Stopped` (→ the pair stays pending), the result cache's `CorruptEntry` (→ a
+logged miss), and the emulator's `FaultSpecError` / `CacheControlError` / `BadRequest`
+(→ an API-shaped 400) and `ConnectionReset` (its reset fault).
+tests/architecture/test_errors.py keeps this tree closed: a new exception class is a
+deliberate, reviewed change.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from panel.errors import ErrorClass
+
 FORMAT_VERSION = 1
 
 Status = Literal["ok", "failed", "refused"]
@@ -19,6 +21,12 @@ Status = Literal["ok", "failed", "refused"]
 RunStatus = Literal["running", "complete", "paused", "stopped", "failed"]
 Ttl = Literal["5m", "1h"]  # a prompt-cache entry's lifetime (api-facts.md)
 PairId = tuple[str, str]  # (tool slug, persona id)
+
+
+# Every response of panel's emulator carries this header; a provider that sees it marks what it
+# writes synthetic, whichever provider and base URL reached the emulator. Vocabulary, because
+# both sides need it and the emulator imports no product stage.
+EMULATOR_HEADER = "x-panel-emulator"
 
 
 class _Frozen(BaseModel):
@@ -59,7 +67,7 @@ class PairResult(_Frozen):
     rubric: dict[str, str] = Field(default_factory=dict)  # question id -> answer
     strengths: list[str] = Field(default_factory=list)
     risks: list[str] = Field(default_factory=list)
-    error_class: str | None = None  # an ErrorClass value
+    error_class: ErrorClass | None = None
     error: str | None = None
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = None
@@ -84,7 +92,7 @@ class Attempt(_Frozen):
     started_at: str
     ended_at: str
     outcome: Literal["ok", "error"]
-    error_class: str | None = None  # an ErrorClass value
+    error_class: ErrorClass | None = None
     billed: bool
     usage: Usage | None = None
     request_id: str | None = None

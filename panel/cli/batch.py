@@ -14,7 +14,15 @@ from rich.markup import escape
 
 from panel.batch.regenerate import BatchSettings, BatchSummary, Estimate, load_manifest, run_batch
 from panel.cli.interrupt import RunHandle, announce, resume_hint, run_stoppable
-from panel.cli.options import FaultsOpt, JsonOpt, LatencyOpt, SeedOpt, ThinkingOpt, split_ids
+from panel.cli.options import (
+    BaseUrlOpt,
+    FaultsOpt,
+    JsonOpt,
+    LatencyOpt,
+    SeedOpt,
+    ThinkingOpt,
+    split_ids,
+)
 from panel.cli.progress import BatchProgress
 from panel.errors import ConfigError
 from panel.providers.select import EmulatorSettings, parse_model
@@ -31,6 +39,7 @@ def batch(
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="PROVIDER:MODEL (overrides the manifest).")
     ] = None,
+    base_url: BaseUrlOpt = None,
     personas: Annotated[
         str | None, typer.Option("--personas", "-p", help="Comma-separated persona ids.")
     ] = None,
@@ -96,6 +105,7 @@ def batch(
         resume=resume,
         use_result_cache=not no_cache,
         options=RunOptions(
+            base_url=base_url,
             emulator=EmulatorSettings(seed=seed, latency_scale=latency_scale, faults=faults),
             thinking=thinking or loaded.manifest.thinking,
         ),

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from panel.cli.options import BaseUrlOpt
 from panel.errors import InputError, PanelError
 from panel.inputs.personas import Persona, load_personas, parse_persona_file
 from panel.inputs.tools import LoadedTool, load_tools
@@ -76,14 +77,21 @@ def resolve_personas(manifest: RunManifest | None) -> list[Persona]:
     return load_personas(persona_dirs())
 
 
-def engine_runner(model: str | None, runs_dir: Path, personas: Sequence[Persona]) -> RunMissing:
+def engine_runner(
+    model: str | None,
+    runs_dir: Path,
+    personas: Sequence[Persona],
+    base_url: str | None = None,
+) -> RunMissing:
     """run_missing wired to the engine: a new run of the missing tools, opened as a RunStore."""
 
     async def run(tools: list[LoadedTool]) -> RunView:
         from panel.run.engine import RunOptions, run_panel
         from panel.store.runs import RunStore
 
-        options = RunOptions(model=model, personas=[p.id for p in personas], runs_dir=runs_dir)
+        options = RunOptions(
+            model=model, personas=[p.id for p in personas], runs_dir=runs_dir, base_url=base_url
+        )
         outcome = await run_panel(tools, options)
         return RunStore.open(runs_dir, outcome.run_id)
 
@@ -95,6 +103,7 @@ def compare_cmd(
     tool_b: Annotated[str, typer.Argument(help="Tool file, or a tool's slug or name in the run.")],
     run: Annotated[str | None, typer.Option("--run", help="Run id (default: newest).")] = None,
     model: Annotated[str | None, typer.Option("--model", help="PROVIDER:MODEL.")] = None,
+    base_url: BaseUrlOpt = None,
     runs_dir: RunsDir = Path("runs"),
     out: Annotated[Path, typer.Option("--out", help="Folder for the pages.")] = Path("out"),
     votes: Annotated[
@@ -108,7 +117,9 @@ def compare_cmd(
     a, b = resolve_tool(tool_a, manifest), resolve_tool(tool_b, manifest)
     personas = resolve_personas(manifest)
     # Missing verdicts come from the same model as the run's, unless --model says otherwise.
-    runner = engine_runner(model or (manifest.model if manifest else None), runs_dir, personas)
+    runner = engine_runner(
+        model or (manifest.model if manifest else None), runs_dir, personas, base_url
+    )
     tally = load_votes(votes) if votes else None
     record, used = asyncio.run(compare(a, b, personas, base, runner, tally))
     record_path = write_record(record, used.records_dir())

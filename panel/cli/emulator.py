@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 from typing import Annotated
 
 import typer
@@ -38,8 +39,16 @@ def emulator(
         )
     except FaultSpecError as exc:
         raise ConfigError(str(exc)) from exc
-    with contextlib.suppress(KeyboardInterrupt):
-        serve(config, host=host, port=port, on_ready=_announce)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            serve(config, host=host, port=port, on_ready=_announce)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"port {port} on {host} is already in use: stop what holds it, or pick another "
+                "with --port (0 picks a free one)"
+            ) from None
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _announce(url: str) -> None:

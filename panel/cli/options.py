@@ -16,6 +16,14 @@ ModelOpt = Annotated[
         "openrouter, compatible, emulator, instructor). Default: by the keys set; none: emulator.",
     ),
 ]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        help="The provider's API address, e.g. http://localhost:11434/v1 for compatible: "
+        "(Ollama, vLLM, LM Studio); overrides ANTHROPIC_BASE_URL / OPENAI_BASE_URL.",
+    ),
+]
 PersonasOpt = Annotated[
     str | None, typer.Option("--personas", "-p", help="Comma-separated persona ids (default: all).")
 ]

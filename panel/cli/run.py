@@ -15,6 +15,7 @@ from rich.markup import escape
 from panel.cli.display import LiveDisplay, outcome_json, render_summary
 from panel.cli.interrupt import RunHandle, announce, resume_hint, run_stoppable
 from panel.cli.options import (
+    BaseUrlOpt,
     BehaviourOpt,
     ConcurrencyOpt,
     FaultsOpt,
@@ -31,7 +32,8 @@ from panel.errors import ConfigError
 from panel.inputs.textsafety import terminal_safe
 from panel.inputs.tools import load_tools
 from panel.providers.select import EmulatorSettings, parse_model
-from panel.run.engine import RunOptions, run_panel
+from panel.run.engine import RunOptions, RunStoppedError, run_panel
+from panel.run.events import RunOutcome
 from panel.run.resume import resume_arguments
 from panel.store.runindex import resolve_run_id
 from panel.store.runs import RunStore
@@ -49,6 +51,7 @@ def run(
         typer.Argument(help="Tool YAML files, or folders of them (none with --resume)."),
     ] = None,
     model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
     personas: PersonasOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
     concurrency: ConcurrencyOpt = 8,
@@ -121,6 +124,7 @@ def run(
         raise ConfigError("no tool file loaded; nothing to run")
     options = RunOptions(
         model=str(spec),
+        base_url=base_url,
         personas=split_ids(personas),
         runs_dir=runs_dir,
         concurrency=concurrency,
@@ -136,17 +140,26 @@ def run(
         ),
     )
     handle = RunHandle(resume_hint(["run"], runs_dir))
-    with LiveDisplay(err) as display:
-        sink = announce(err, handle, display)
-        outcome = run_stoppable(
-            err, handle, run_panel(loaded.tools, options, sink, env=dict(os.environ))
-        )
+    try:
+        with LiveDisplay(err) as display:
+            sink = announce(err, handle, display)
+            outcome = run_stoppable(
+                err, handle, run_panel(loaded.tools, options, sink, env=dict(os.environ))
+            )
+    except RunStoppedError as stopped:
+        if json_out:  # the run's record still goes to stdout; the one error line to stderr
+            _write_json(stopped.outcome)
+        raise
     if json_out:
-        sys.stdout.write(json.dumps(outcome_json(outcome), indent=2, ensure_ascii=False) + "\n")
+        _write_json(outcome)
     else:
         render_summary(Console(), outcome)
     bad = outcome.pending or loaded.errors or any(r.status == "failed" for r in outcome.results)
     raise typer.Exit(1 if bad else 0)
+
+
+def _write_json(outcome: RunOutcome) -> None:
+    sys.stdout.write(json.dumps(outcome_json(outcome), indent=2, ensure_ascii=False) + "\n")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
 from panel.emulator.latency import Pacer, latency_plan
 from panel.emulator.promptcache import CacheControlError, CacheResult
 from panel.emulator.ratelimit import anthropic_headers
+from panel.emulator.requestshape import check_anthropic
 from panel.emulator.sse import (
     SSE_HEADERS,
     ConnectionReset,
@@ -52,6 +53,7 @@ def validate(body: dict[str, Any], version: str) -> ModelInfo:
         for name in SAMPLING:
             if name in body:
                 raise _bad(f"{name}: is not supported with anthropic-version 2026-10-21")
+    check_anthropic(body)  # the body's shape first: nothing below reads a type-confused field
     if "model" not in body:
         raise _bad("model: Field required")
     if "max_tokens" not in body:

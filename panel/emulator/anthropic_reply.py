@@ -82,6 +82,26 @@ def chosen_tool(body: dict[str, Any]) -> dict[str, Any] | None:
     return tools[0]
 
 
+JSON_OBJECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"answer": {"type": "string"}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
+
+
+def output_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The structured-output schema a request asks for (`output_config.format`), if any."""
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if not isinstance(fmt, dict):
+        return None
+    if fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
+        schema: dict[str, Any] = fmt["schema"]
+        return schema
+    return JSON_OBJECT_SCHEMA if fmt.get("type") == "json_object" else None
+
+
 def _break_json(text: str) -> str:
     # A missing comma between members: syntactically broken from the middle on.
     i = text.find(', "')
@@ -123,6 +143,12 @@ def build_reply(
         stop_reason = "refusal"
         stop_details = {"type": "refusal", "category": None, "explanation": stubmodel.REFUSAL_TEXT}
         blocks = []
+    elif (tool is None or fault == "no_tool_call") and (fmt := output_schema(body)) is not None:
+        # Structured output: the text is JSON valid for the schema, streamed as text deltas.
+        value = stubmodel.generate_tool_input(
+            fmt, ctx, seed=seed, request_digest=digest, behaviour=behaviour
+        )
+        blocks.append(Block("text", json.dumps(value, ensure_ascii=False)))
     elif tool is None or fault == "no_tool_call":
         blocks.append(Block("text", stubmodel.generate_text(ctx, seed=seed, request_digest=digest)))
     else:

@@ -37,6 +37,11 @@ class BadRequest(Exception):
         self.extra = extra
 
 
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON: the real APIs reject a body that carries them."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def api_key(request: Request) -> str | None:
     key = request.headers.get("x-api-key")
     if key:
@@ -105,8 +110,8 @@ class Exchange:
         except ClientDisconnect:  # the client went away (Ctrl-C): no traceback, no answer read
             raise BadRequest(400, "invalid_request_error", "client disconnected") from None
         try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            body = json.loads(raw, parse_constant=_no_constant)
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise BadRequest(
                 400, "invalid_request_error", f"Request body is not valid JSON: {exc}"
             ) from exc

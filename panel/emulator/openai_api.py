@@ -22,6 +22,7 @@ from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
 from panel.emulator.latency import Pacer, latency_plan
 from panel.emulator.promptcache import CacheResult
 from panel.emulator.ratelimit import openai_headers
+from panel.emulator.requestshape import check_openai
 from panel.emulator.sse import (
     SSE_HEADERS,
     ConnectionReset,
@@ -51,6 +52,7 @@ def _bad(message: str, param: str | None = None, code: str | None = None) -> Bad
 
 
 def validate(body: dict[str, Any]) -> ModelInfo:
+    check_openai(body)  # the body's shape first: nothing below reads a type-confused field
     for name in ("model", "messages"):
         if name not in body:
             raise _bad(
@@ -67,6 +69,13 @@ def validate(body: dict[str, Any]) -> ModelInfo:
             "invalid_request_error",
             f"The model `{body['model']}` does not exist or you do not have access to it.",
             code="model_not_found",
+        )
+    if body.get("tools") and not model.takes("chat_completions"):
+        raise _bad(  # gpt-6-astra: tool calls only on the Responses API (api-facts.md)
+            f"Function tools are not supported with {model.id} in /v1/chat/completions. "
+            "Use /v1/responses instead.",
+            param="tools",
+            code="unsupported_parameter",
         )
     for i, tool in enumerate(body.get("tools") or []):
         fn = tool.get("function") if isinstance(tool, dict) else None
@@ -100,12 +109,19 @@ def anthropic_view(body: dict[str, Any]) -> dict[str, Any]:
     elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         mapped = {"type": "tool", "name": choice["function"].get("name")}
     budget = body.get("max_completion_tokens") or body.get("max_tokens") or 1_000_000
-    return {
+    view: dict[str, Any] = {
         "messages": body["messages"],
         "tools": tools,
         "tool_choice": mapped,
         "max_tokens": budget,
     }
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema") or {}
+        view["output_config"] = {"format": {"type": "json_schema", "schema": spec.get("schema")}}
+    elif isinstance(fmt, dict) and fmt.get("type") == "json_object":
+        view["output_config"] = {"format": {"type": "json_object"}}
+    return view
 
 
 async def chat_completions(request: Request) -> Response:

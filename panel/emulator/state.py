@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from collections import Counter, deque
@@ -180,6 +181,9 @@ class EmulatorState:
         return time.monotonic() + self._clock_offset
 
     def advance_clock(self, seconds: float) -> None:
+        if not math.isfinite(seconds) or seconds < 0:
+            # A NaN offset would make every TTL comparison false until restart.
+            raise ValueError(f"advance must be a finite number of seconds >= 0, not {seconds!r}")
         with self.lock:
             self._clock_offset += seconds
 

@@ -52,6 +52,10 @@ _UNDER = re.compile(
 )
 _INSTRUCTION = re.compile(r"\b(ignore|instruction|ship|say|output)\w*", re.IGNORECASE)
 _MAX_DEPTH = 8
+# A stub never writes more than a model could: arrays and strings are capped however large a
+# schema's minItems / minLength (the reply is cut at max_tokens afterwards anyway).
+_MAX_ITEMS = 64
+_MAX_LENGTH = 8_192
 
 # The vocabulary: five reviewer lenses, picked per persona id, plus shared openers, closers,
 # strengths and risks. Written for the emulator; no sentence comes from a real review.
@@ -304,15 +308,19 @@ class _Filler:
         while isinstance(schema, dict) and "$ref" in schema and seen < 32:
             ref = schema["$ref"]
             node: Any = self.root
-            for part in ref.lstrip("#").strip("/").split("/"):
-                if part:
-                    node = node[part.replace("~1", "/").replace("~0", "~")]
+            for part in str(ref).lstrip("#").strip("/").split("/"):
+                if part and isinstance(node, dict):
+                    node = node.get(part.replace("~1", "/").replace("~0", "~"), {})
+            if not isinstance(node, dict):
+                node = {}
             extra = {k: v for k, v in schema.items() if k != "$ref"}
             schema = {**node, **extra}
             seen += 1
         return schema if isinstance(schema, dict) else {}
 
     def fill(self, schema: Any, name: str, path: str, depth: int) -> Any:
+        if depth > 4 * _MAX_DEPTH:  # a schema that refers to itself ends here
+            return None
         s = self.resolve(schema)
         if "const" in s:
             return s["const"]
@@ -396,6 +404,7 @@ class _Filler:
         count = max(lo, min(hi, 2 + self.rng(path + "#n").randrange(2)))
         if depth >= _MAX_DEPTH:
             count = lo
+        count = min(count, _MAX_ITEMS)
         return [self.fill(items, name, f"{path}[{i}]", depth + 1) for i in range(count)]
 
     def answer(self, items: dict[str, Any], i: int, qid: str, question: str) -> dict[str, Any]:
@@ -428,6 +437,7 @@ class _Filler:
             return special
         value = self.text(name, description, path)
         lo, hi = s.get("minLength"), s.get("maxLength")
+        lo = None if lo is None else min(lo, _MAX_LENGTH)
         if lo is not None and len(value) < lo:
             value = (value + " synthetic" * lo)[:lo] if value else "s" * lo
         if hi is not None and len(value) > hi:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from panel.errors import ErrorClass, UpstreamError
+from panel.errors import UpstreamError
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.base import (
     ArgsDelta,
@@ -22,8 +22,10 @@ from panel.providers.base import (
     StreamEvent,
     StreamStarted,
     VerdictRequest,
+    from_emulator,
 )
-from panel.providers.classify import classify_exception, parse_tool_json, truncated
+from panel.providers.classify import classify_exception
+from panel.providers.completeness import Ending, usage_payload, verdict_of
 from panel.providers.partial import PartialArgs
 from panel.providers.streaming import (
     StreamLimits,
@@ -74,28 +76,7 @@ class AnthropicProvider:
         )
 
     def build_params(self, request: VerdictRequest) -> dict[str, Any]:
-        forced, thinking = tool_policy(self.info, want_thinking=request.thinking)
-        params: dict[str, Any] = {
-            "model": self.model,
-            "max_tokens": request.max_tokens,
-            "tools": [
-                {
-                    "name": TOOL_NAME,
-                    "description": TOOL_DESCRIPTION,
-                    "input_schema": request.tool_schema,
-                    "strict": True,
-                }
-            ],
-            "tool_choice": {"type": "tool", "name": TOOL_NAME} if forced else {"type": "auto"},
-            "system": system_blocks(request),
-            "messages": [
-                {"role": "user", "content": [{"type": "text", "text": request.parts.tool}]},
-                *_reask_turns(request.reask),
-            ],
-        }
-        if thinking is not None:
-            params["thinking"] = thinking
-        return params
+        return messages_body(self.model, self.info, request)
 
     async def stream_verdict(self, request: VerdictRequest) -> AsyncIterator[StreamEvent]:
         params = self.build_params(request)
@@ -112,6 +93,7 @@ class AnthropicProvider:
         except Exception as exc:
             raise classify_exception(exc, provider=self.name) from None
         request_id = stream.response.headers.get("request-id")
+        self.synthetic = self.synthetic or from_emulator(stream.response.headers)
         await require_event_stream(stream, self.name, request_id)
         reader = _StreamReader()
         events = with_idle_timeout(
@@ -149,6 +131,32 @@ class AnthropicProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def messages_body(model: str, info: ModelInfo | None, request: VerdictRequest) -> dict[str, Any]:
+    """The exact Messages API body for one verdict request (no SDK needed to build it)."""
+    forced, thinking = tool_policy(info, want_thinking=request.thinking)
+    params: dict[str, Any] = {
+        "model": model,
+        "max_tokens": request.max_tokens,
+        "tools": [
+            {
+                "name": TOOL_NAME,
+                "description": TOOL_DESCRIPTION,
+                "input_schema": request.tool_schema,
+                "strict": True,
+            }
+        ],
+        "tool_choice": {"type": "tool", "name": TOOL_NAME} if forced else {"type": "auto"},
+        "system": system_blocks(request),
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": request.parts.tool}]},
+            *_reask_turns(request.reask),
+        ],
+    }
+    if thinking is not None:
+        params["thinking"] = thinking
+    return params
 
 
 def tool_policy(
@@ -292,56 +300,20 @@ class _StreamReader:
         )
 
     def usage_dict(self) -> dict[str, int] | None:
-        if not self.started:
-            return None
-        u = self.usage()
-        return u.model_dump(exclude={"known"})
+        return usage_payload(self.usage()) if self.started else None
 
-    def finish(self, request_id: str | None) -> StreamCompleted:
-        raw = self.args.text
-        if not self.started:
-            # Not one event parsed from a 200 (F13): a garbage body, not a truncated verdict.
-            raise UpstreamError(
-                ErrorClass.PROTOCOL,
-                "the response was not a readable event stream (no message_start)",
-                request_id=request_id,
-            )
-        if not self.finished or self.stop_reason is None:
-            raise _with_usage(truncated(None, raw), self, request_id)
-        if self.stop_reason == "max_tokens":
-            raise _with_usage(truncated("max_tokens", raw), self, request_id)
-        if self.stop_reason == "refusal":
-            raise _with_usage(
-                UpstreamError(ErrorClass.REFUSED, "the model declined to review", billed=True),
-                self,
-                request_id,
-            )
-        if self.tool_index is None:
-            raise _with_usage(
-                UpstreamError(
-                    ErrorClass.NO_TOOL_CALL,
-                    "the model answered in text without calling the verdict tool",
-                    billed=True,
-                    raw_text="".join(self.text),
-                ),
-                self,
-                request_id,
-            )
-        try:
-            tool_input = parse_tool_json(raw)
-        except UpstreamError as exc:
-            raise _with_usage(exc, self, request_id) from None
-        return StreamCompleted(
-            tool_input=tool_input,
-            usage=self.usage(),
+    def ending(self, request_id: str | None) -> Ending:
+        return Ending(
+            started=self.started,
+            end_marker=self.finished,
             stop_reason=self.stop_reason,
+            usage=self.usage(),
+            found=self.tool_index is not None,
+            raw_args=self.args.text,
+            text="".join(self.text),
             request_id=request_id,
             call_id=self.call_id,
         )
 
-
-def _with_usage(err: UpstreamError, reader: _StreamReader, request_id: str | None) -> UpstreamError:
-    err.request_id = err.request_id or request_id
-    err.usage = reader.usage_dict()
-    err.billed = True
-    return err
+    def finish(self, request_id: str | None) -> StreamCompleted:
+        return verdict_of(self.ending(request_id))

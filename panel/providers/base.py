@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from panel.modeltable import ModelInfo
-from panel.runformat import Ttl, Usage
+from panel.runformat import EMULATOR_HEADER, Ttl, Usage
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,14 @@ class VerdictRequest:
     # Which prefixes get a cache breakpoint: only those another request of the run will read,
     # since a write costs 1.25x and pays off only when read.
     breakpoints: frozenset[Literal["house", "persona"]] = frozenset({"house", "persona"})
+
+
+def from_emulator(headers: Any) -> bool:
+    """Whether a response's headers say panel's emulator wrote it."""
+    try:
+        return bool(headers.get(EMULATOR_HEADER))
+    except AttributeError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from panel.errors import ConfigError, ErrorClass, UpstreamError
 from panel.providers.anthropic import AnthropicProvider
 from panel.providers.base import Provider, StreamCompleted
-from panel.providers.classify import parse_tool_json, truncated
+from panel.providers.completeness import Ending, verdict_of
 from panel.providers.openai import OpenAIProvider
+from panel.providers.responses import ResponsesProvider
 from panel.runformat import Usage
 from panel.tokens import canonical_json
 from panel.verdict import TOOL_NAME
@@ -84,44 +85,21 @@ def _verdict_of(
     text: str,
     found: bool,
 ) -> StreamCompleted:
-    """The streaming path's checks on a whole message: truncated, refused, no call, bad JSON."""
-
-    def fail(err: UpstreamError) -> UpstreamError:
-        err.usage, err.billed, err.request_id = (
-            usage.model_dump(exclude={"known"}),
-            True,
-            request_id,
+    """A whole batch message through the streaming path's one check (completeness.verdict_of)."""
+    return verdict_of(
+        Ending(
+            started=True,
+            end_marker=True,
+            stop_reason=stop or "",
+            usage=usage,
+            found=found,
+            raw_args=raw,
+            tool_input=tool_input if isinstance(tool_input, dict) else None,
+            text=text,
+            request_id=request_id,
+            call_id=call_id,
+            default_stop="",
         )
-        return err
-
-    if stop in ("max_tokens", "length"):
-        raise fail(truncated(stop, raw))
-    if stop == "refusal":
-        raise fail(UpstreamError(ErrorClass.REFUSED, "the model declined to review"))
-    if not found:
-        raise fail(
-            UpstreamError(
-                ErrorClass.NO_TOOL_CALL,
-                "the model answered in text without calling the verdict tool",
-                raw_text=text,
-            )
-        )
-    try:
-        value = parse_tool_json(tool_input) if isinstance(tool_input, str) else tool_input
-    except UpstreamError as err:
-        raise fail(err) from None
-    if not isinstance(value, dict):
-        raise fail(
-            UpstreamError(
-                ErrorClass.INVALID_JSON, "tool arguments are not a JSON object", raw_text=raw
-            )
-        )
-    return StreamCompleted(
-        tool_input=value,
-        usage=usage,
-        stop_reason=stop or "",
-        request_id=request_id,
-        call_id=call_id,
     )
 
 
@@ -304,6 +282,10 @@ def open_service(p: Provider) -> BatchService:
         return AnthropicBatches(p.client, p.name)
     if isinstance(p, OpenAIProvider) and p.name in ("openai", "emulator"):
         return OpenAIBatches(p.client, p.name)
+    if isinstance(p, ResponsesProvider) and p.name in ("openai", "emulator"):
+        from panel.providers.responses_batch import ResponsesBatches  # it imports this module
+
+        return ResponsesBatches(p.client, p.name)
     raise ConfigError(f"--via batch-api needs the anthropic or openai provider, not {p.name}")
 
 

@@ -141,6 +141,47 @@ def _classify_status(
     )
 
 
+def classify_stream_error(
+    body: object, message: str, *, provider: str, finish_reason: str | None, raw_args: str = ""
+) -> UpstreamError:
+    """An error object inside a 200 OpenAI-wire stream (`data: {"error": …}`, `event: error`).
+
+    Servers put what happened in `type`, `code` (a string, or an HTTP status as a number) and
+    the message, so all three are read: "Token limit reached" after `finish_reason: length` is
+    a truncation (one retry with more room), a tool call the server failed to validate is
+    invalid JSON, and only what is left is a server error.
+    """
+    err = body.get("error", body) if isinstance(body, dict) else {}
+    err = err if isinstance(err, dict) else {}
+    words = " ".join(
+        str(v) for v in (err.get("type"), err.get("code"), message) if v is not None
+    ).lower()
+    status = err.get("status_code") or err.get("code")
+    status = status if isinstance(status, int) else None
+    where = f"{provider}: error inside the stream"
+    if finish_reason == "length" or "token limit" in words or "max_tokens" in words:
+        return UpstreamError(
+            ErrorClass.TRUNCATED_MAX_TOKENS,
+            f"{where}: {message} (the output limit was reached)",
+            billed=True,
+            raw_text=raw_args,
+        )
+    if "tool_use_failed" in words or "failed_generation" in err:
+        gen = err.get("failed_generation")
+        return UpstreamError(
+            ErrorClass.INVALID_JSON,
+            f"{where}: {message}",
+            raw_text=gen if isinstance(gen, str) else raw_args or None,
+        )
+    if "context length" in words or "context_length" in words or "too long" in words:
+        return UpstreamError(ErrorClass.CONTEXT_TOO_LONG, f"{where}: {message}")
+    if status == 429 or "rate_limit" in words or "rate limit" in words:
+        return UpstreamError(ErrorClass.RATE_LIMITED, f"{where}: {message}")
+    if status in (503, 529) or "overload" in words:
+        return UpstreamError(ErrorClass.OVERLOADED, f"{where}: {message}")
+    return UpstreamError(ErrorClass.SERVER_ERROR, f"{where}: {message}", status=status)
+
+
 def _error_fields(body: object) -> tuple[str | None, str | None, Any]:
     if isinstance(body, dict):
         err = body.get("error", body)
@@ -241,3 +282,30 @@ def parse_tool_json(raw: str) -> dict[str, Any]:
             raw_text=raw,
         )
     return value
+
+
+def classify_response_error(
+    code: str | None, message: str, *, provider: str, request_id: str | None = None
+) -> UpstreamError:
+    """An error the Responses API reports by code inside a 200 stream (an `error` event, or
+    `response.failed`'s `response.error`). The codes only it sends decide first (a spend cap,
+    a policy refusal, an invalid request: none worth a retry); the rest is read as any other
+    stream error (`classify_stream_error`: rate limit, overload, context, else server error)."""
+    c = (code or "").lower()
+    text = f"{provider}: error inside the stream ({code or 'no code'}): {_short(message)}"
+    klass: ErrorClass | None = None
+    if c == "insufficient_quota":
+        klass = ErrorClass.SPEND_CAP
+    elif "policy" in c or c == "content_filter":
+        klass = ErrorClass.REFUSED
+    elif c.startswith(("invalid_", "unsupported_", "image_", "empty_", "failed_to_download")):
+        klass = ErrorClass.INVALID_REQUEST
+    elif c == "slow_down":
+        klass = ErrorClass.OVERLOADED
+    if klass is not None:
+        err = UpstreamError(klass, text, status=200, request_id=request_id)
+    else:
+        err = classify_stream_error({"code": code}, message, provider=provider, finish_reason=None)
+    err.request_id = err.request_id or request_id
+    err.billed = True
+    return err

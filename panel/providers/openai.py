@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
 
-from panel.errors import ErrorClass, UpstreamError
+from panel.errors import UpstreamError
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.anthropic import cache_control
 from panel.providers.base import (
@@ -22,8 +22,10 @@ from panel.providers.base import (
     StreamEvent,
     StreamStarted,
     VerdictRequest,
+    from_emulator,
 )
-from panel.providers.classify import classify_exception, parse_tool_json, truncated
+from panel.providers.classify import classify_exception, classify_stream_error
+from panel.providers.completeness import Ending, billed, verdict_of
 from panel.providers.partial import PartialArgs
 from panel.providers.streaming import (
     StreamLimits,
@@ -139,6 +141,7 @@ class OpenAIProvider:
         except Exception as exc:
             raise classify_exception(exc, provider=self.name) from None
         headers = stream.response.headers
+        self.synthetic = self.synthetic or from_emulator(headers)
         request_id = headers.get("x-request-id") or headers.get("request-id")
         await require_event_stream(stream, self.name, request_id)
         reader = _ChunkReader()
@@ -157,9 +160,7 @@ class OpenAIProvider:
                 for out in reader.handle(chunk, request_id):
                     yield out
         except UpstreamError as exc:
-            exc.billed = exc.billed or reader.started
-            exc.request_id = exc.request_id or request_id
-            raise
+            raise billed(exc, reader.ending(request_id)) from None
         except openai.APIError as exc:
             if isinstance(exc, openai.APIStatusError | openai.APIConnectionError):
                 raise _classified(exc, self.name, reader, request_id) from None
@@ -170,7 +171,7 @@ class OpenAIProvider:
         finally:
             await chunks.aclose()
             await stream.close()
-        yield reader.finish(request_id, flavour=self.flavour)
+        yield reader.finish(request_id)
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -218,24 +219,21 @@ def _reask_turns(reask: Reask | None) -> list[dict[str, Any]]:
 def _classified(
     exc: BaseException, name: str, reader: _ChunkReader, request_id: str | None
 ) -> UpstreamError:
-    err = classify_exception(exc, provider=name)
-    err.billed = reader.started
-    err.request_id = err.request_id or request_id
-    return err
+    return billed(classify_exception(exc, provider=name), reader.ending(request_id))
 
 
 def _midstream_error(
     exc: openai.APIError, name: str, reader: _ChunkReader, request_id: str | None
 ) -> UpstreamError:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    etype = str(body.get("type") or body.get("code") or "")
-    klass = ErrorClass.OVERLOADED if "overload" in etype else ErrorClass.SERVER_ERROR
-    return UpstreamError(
-        klass,
-        f"{name}: error inside the stream: {exc.message}",
-        billed=reader.started,
-        request_id=request_id,
+    end = reader.ending(request_id)
+    err = classify_stream_error(
+        exc.body,
+        exc.message,
+        provider=name,
+        finish_reason=reader.finish_reason,
+        raw_args=end.raw_args,
     )
+    return billed(err, end)
 
 
 class _ChunkReader:
@@ -296,52 +294,27 @@ class _ChunkReader:
                 self.verdict_slot = slot
         return slot
 
-    def finish(self, request_id: str | None, *, flavour: str) -> StreamCompleted:
+    def ending(self, request_id: str | None) -> Ending:
         ours = self.calls[self.verdict_slot] if self.verdict_slot is not None else None
-        raw = ours[2].text if ours else ""
-        if not self.started:
-            # Not one chunk parsed from a 200 (F13): a garbage body, not a truncated verdict.
-            raise UpstreamError(
-                ErrorClass.PROTOCOL,
-                "the response was not a readable event stream (no chunks)",
-                request_id=request_id,
-            )
-        # The finish chunk ends the model's output; the usage chunk after it is accounting
-        # only. Without usage the verdict stands with usage unknown (F20); an end before the
-        # finish chunk is truncation (F12).
-        if self.finish_reason is None:
-            raise _billed(truncated(None, raw), request_id)
-        if self.finish_reason == "length":
-            raise _billed(truncated("length", raw), request_id)
-        if self.refusal:
-            raise _billed(
-                UpstreamError(ErrorClass.REFUSED, "".join(self.refusal)[:300]), request_id
-            )
-        if self.finish_reason == "content_filter":
-            raise _billed(UpstreamError(ErrorClass.REFUSED, "the output was filtered"), request_id)
-        if ours is None:
-            raise _billed(
-                UpstreamError(
-                    ErrorClass.NO_TOOL_CALL,
-                    "the model answered in text without calling the verdict tool",
-                    raw_text="".join(self.text),
-                ),
-                request_id,
-            )
-        tool_input = parse_tool_json(raw)
-        return StreamCompleted(
-            tool_input=tool_input,
+        return Ending(
+            started=self.started,
+            end_marker=self.finish_reason is not None,
+            stop_reason=self.finish_reason,
             usage=self.usage,
-            stop_reason=self.finish_reason or "tool_calls",
+            usage_arrived=self.usage_seen,
+            found=ours is not None,
+            raw_args=ours[2].text if ours else "",
+            text="".join(self.text),
+            refusal="".join(self.refusal) or None,
             request_id=request_id,
-            call_id=ours[0],
+            call_id=ours[0] if ours else None,
         )
 
-
-def _billed(err: UpstreamError, request_id: str | None) -> UpstreamError:
-    err.billed = True
-    err.request_id = err.request_id or request_id
-    return err
+    def finish(self, request_id: str | None) -> StreamCompleted:
+        # The finish chunk ends the model's output; the usage chunk after it is accounting
+        # only. Without usage the verdict stands with usage unknown (F20); an end before both
+        # is truncation (F12). The checks are panel.providers.completeness's, for every wire.
+        return verdict_of(self.ending(request_id))
 
 
 def usage_of(raw: Any) -> Usage:

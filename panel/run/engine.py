@@ -120,6 +120,14 @@ class RunOptions:
     thinking: bool = False  # let models think (their default); off: disabled where allowed
 
 
+class RunStoppedError(ConfigError):
+    """The run stopped on an auth failure; `outcome` is what it recorded (for `--json`)."""
+
+    def __init__(self, message: str, outcome: RunOutcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
 async def run_panel(
     tools: Sequence[LoadedTool],
     options: RunOptions,
@@ -127,18 +135,26 @@ async def run_panel(
     *,
     env: dict[str, str] | None = None,
     launch: LaunchStrategy | None = None,
+    provider: Provider | None = None,
 ) -> RunOutcome:
     """Run every persona on every tool; record the run; return what happened.
 
     `launch` sends the pairs (default: streamed through the cache-aware scheduler; the batch
-    services are another strategy, panel.batch.via_api.BatchApiLaunch).
+    services are another strategy, panel.batch.via_api.BatchApiLaunch). `provider` replaces
+    the one `options.model` names (a test double such as providers.function.FunctionProvider;
+    the caller keeps it open and closes it).
     """
-    spec = parse_model(options.model, env if env is not None else os.environ)
     personas = select_personas(load_personas(persona_dirs(options.cwd)), options.personas)
     prompts = load_prompts(prompt_dirs(options.cwd))
     prompts.prepare(personas)  # a bad persona or template fails before any request
     if not tools:
         raise ConfigError("no tools to review")
+    if provider is not None:
+        given = ModelSpec(provider=provider.name, model=provider.model)
+        run = _PanelRun(tools, personas, prompts, provider, given, options, on_event)
+        run.launcher = launch
+        return await run.execute()
+    spec = parse_model(options.model, env if env is not None else os.environ)
     async with open_provider(
         spec,
         env=env,
@@ -201,6 +217,8 @@ class _PanelRun:
             "thinking": self.options.thinking,
             "cache_ttl": self.options.cache_ttl,
         }
+        if getattr(self.provider, "wire", None) == "responses":
+            s["wire"] = "responses"  # only then: the other wires' keys stay as they were
         if self.provider.synthetic:
             s["emulator_seed"] = self.options.emulator.seed
             s["emulator_behaviour"] = self.options.emulator.behaviour
@@ -308,13 +326,7 @@ class _PanelRun:
         manifest = self._finish_manifest(store, plan, pending, notes)
         order = {pair: i for i, pair in enumerate(all_pairs)}
         self.results.sort(key=lambda r: order.get((r.tool_slug, r.persona), len(order)))
-        if self.fatal is not None and self.fatal.error_class is ErrorClass.AUTH:
-            var = _KEY_VARS.get(self.spec.provider, "the provider's API key variable")
-            raise ConfigError(
-                f"{self.provider.name} rejected the API key ({self.fatal.status}): check {var}. "
-                f"Run {store.run_id} stopped; finish it with --resume {store.run_id}"
-            )
-        return RunOutcome(
+        outcome = RunOutcome(
             run_id=store.run_id,
             run_dir=store.path,
             manifest=manifest,
@@ -324,6 +336,14 @@ class _PanelRun:
             requested=self.requested,
             max_in_flight=self.limit.peak,
         )
+        if self.fatal is not None and self.fatal.error_class is ErrorClass.AUTH:
+            var = _KEY_VARS.get(self.spec.provider, "the provider's API key variable")
+            raise RunStoppedError(
+                f"{self.provider.name} rejected the API key ({self.fatal.status}): check {var}. "
+                f"Run {store.run_id} stopped; finish it with --resume {store.run_id}",
+                outcome,
+            )
+        return outcome
 
     def _result_cache(self) -> ResultCache | None:
         if not self.options.use_result_cache:
@@ -634,6 +654,8 @@ class _PanelRun:
                 "cache_plan": plan or before.cache_plan,
                 "cache_stats": costs.cache_stats([*self.usages, *self.batch_usages]),
                 "notes": [*before.notes, *notes],
+                # The provider learns it reached panel's emulator from the first response.
+                "synthetic": before.synthetic or self.provider.synthetic,
             }
         )
         store.write_manifest(manifest)

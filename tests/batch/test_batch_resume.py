@@ -74,6 +74,7 @@ async def test_kill_9_mid_batch_then_resume(
     run_id = results_file.parent.name
     runs = results_file.parent.parent
 
+    emulator.configure(latency_scale=0.0)  # the resume needs no latency: only the kill did
     resumed = await run_batch(
         loaded, settings_for(loaded, emulator, resume=run_id, concurrency=CONCURRENCY)
     )
@@ -82,7 +83,6 @@ async def test_kill_9_mid_batch_then_resume(
     billed = sum(1 for e in emulator.requests() if e["status"] == 200)
     assert billed - 48 <= CONCURRENCY  # re-paid: at most what was in flight at the kill
 
-    emulator.configure(latency_scale=0.0)
     reference = await run_batch(
         loaded, settings_for(loaded, emulator, runs_dir=tmp_path / "ref", use_result_cache=False)
     )

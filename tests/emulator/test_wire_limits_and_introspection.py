@@ -10,6 +10,8 @@ import httpx2
 import openai
 import pytest
 
+from panel.emulator.runner import EmulatorHandle
+from panel.providers.base import EMULATOR_HEADER
 from tests.conftest import TEST_KEY
 
 
@@ -109,3 +111,16 @@ def test_cli_prints_listening_line_and_serves():
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_every_response_says_it_came_from_the_emulator(emulator: EmulatorHandle) -> None:
+    with httpx2.Client(base_url=emulator.base_url) as client:
+        answers = [
+            client.get("/emulator/health"),
+            client.post("/v1/messages", json={}),  # 401 / 400
+            client.post("/v1/chat/completions", json={"model": "nope"}),
+            client.get("/no/such/path"),
+        ]
+    assert all(r.headers.get(EMULATOR_HEADER) == "1" for r in answers), [
+        (r.status_code, dict(r.headers)) for r in answers
+    ]

@@ -39,6 +39,8 @@ TOOLS = ("Crashtool Alpha", "Crashtool Beta", "Crashtool Gamma")
 FORK_SERVER = r"""
 import json, os, signal, sys
 import panel.cli
+# panel imports the SDKs lazily; import them (and the run command) once, before forking.
+import anthropic, openai, panel.cli.run, panel.run.engine, panel.providers.anthropic
 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 print("ready", flush=True)
 for line in sys.stdin:
@@ -134,8 +136,9 @@ def test_kill_9_at_seeded_points_then_resume_matches_an_uninterrupted_run(
     for name in TOOLS:
         write_tool(tools, name)
     pairs = len(TOOLS) * len(PERSONAS.split(","))
-    # Latency on (scaled down): requests take tens of milliseconds, so kills land mid-stream.
-    config = EmulatorConfig(latency_scale=0.1, stall_seconds=1.0)
+    # Latency on (scaled down): a run takes about 1.2 s and each request a few hundred
+    # milliseconds, so kills spread over the run land mid-stream too.
+    config = EmulatorConfig(latency_scale=0.03, stall_seconds=1.0)
     with run_emulator(config) as emu:
         env = {"PANEL_EMULATOR_URL": emu.base_url, "ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": ""}
         baseline_runs = tmp_path / "baseline"
@@ -153,7 +156,7 @@ def test_kill_9_at_seeded_points_then_resume_matches_an_uninterrupted_run(
         for point in range(KILL_POINTS):
             emu.reset()
             runs = tmp_path / f"kill-{point:02d}"
-            delay = rng.uniform(0.2, 2.0)
+            delay = rng.uniform(0.05, 1.3)
             child = fork_server.start(_run_args(tools, runs), tmp_path, env, wait=False)
             time.sleep(delay)
             with contextlib.suppress(ProcessLookupError):
@@ -171,7 +174,7 @@ def test_kill_9_at_seeded_points_then_resume_matches_an_uninterrupted_run(
                 if run_dirs and (run_dirs[0] / "results.jsonl").exists()
                 else 0
             )
-            phases[_phase(first, in_flight, recorded, pairs, bool(run_dirs))] += 1
+            phase = _phase(first, in_flight, recorded, pairs, bool(run_dirs))
             if run_dirs:
                 reply = fork_server.start(
                     _run_args(tools, runs, "--resume", run_dirs[0].name), tmp_path, env, wait=True
@@ -179,6 +182,11 @@ def test_kill_9_at_seeded_points_then_resume_matches_an_uninterrupted_run(
             else:  # killed before the run folder existed: nothing to resume, start it again
                 reply = fork_server.start(_run_args(tools, runs), tmp_path, env, wait=True)
             assert reply["exit"] == 0, f"kill point {point} (after {delay:.3f}s): resume failed"
+            # The emulator logs a stream the killed client walked away from: proof that this
+            # kill landed mid-stream (the in-flight count is already 0 when we look).
+            if any(r.get("note") == "client disconnected" for r in emu.requests()):
+                phase = "mid-stream"
+            phases[phase] += 1
             (run_dir,) = [p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")]
             lines = _results(run_dir)
             keys = [(r["tool_slug"], r["persona"]) for r in lines]
@@ -196,6 +204,7 @@ def test_kill_9_at_seeded_points_then_resume_matches_an_uninterrupted_run(
     # count of where they happened to land, kept in the test output for the record).
     print(f"kill phases: {dict(phases)}")
     assert sum(phases.values()) == KILL_POINTS
+    assert phases["mid-stream"] > 0, f"no kill landed mid-stream: {dict(phases)}"
 
 
 def _phase(requests: int, in_flight: int, recorded: int, pairs: int, started: bool) -> str:

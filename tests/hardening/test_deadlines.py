@@ -20,7 +20,8 @@ from panel.verdict import VerdictProblem, validate_verdict
 from .conftest import make_tools, options, results, run
 from .hostile_upstream import hostile_upstream
 
-LIMITS = StreamLimits(first_byte=0.5, idle=0.5, total=1.0, max_bytes=200_000)
+# Small enough for a fast suite, with room for a loaded machine to serve the good pair.
+LIMITS = StreamLimits(first_byte=1.0, idle=1.0, total=2.0, max_bytes=200_000)
 RETRY = RetryLimits(max_attempts=2, base_delay=0.01, max_delay=0.02)
 EXPECTED = {
     "Good Tool": ("ok", None),
@@ -44,6 +45,8 @@ def test_the_documented_defaults() -> None:
                      id="anthropic"),
         pytest.param("openai:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1",
                      id="openai"),
+        pytest.param("openai:gpt-6-astra", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1",
+                     id="responses"),
     ],
 )  # fmt: skip
 async def test_hostile_upstreams_end_classified_and_the_run_goes_on(

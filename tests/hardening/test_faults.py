@@ -61,6 +61,23 @@ def _ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+def _assert_billed(
+    outcome: Any, lines: list[dict[str, Any]], emulator: EmulatorHandle, *, output: bool = True
+) -> None:
+    """Every attempt of a billed failure carries its usage into the pair's and the run's cost."""
+    assert lines and all(a["billed"] and a["usage"] for a in lines), lines
+    inputs = ("input_tokens", "cache_read_tokens", "cache_write_tokens")
+    assert all(sum(a["usage"][k] for k in inputs) > 0 for a in lines), lines
+    if output:  # a refusal may come with no output at all
+        assert all(a["usage"]["output_tokens"] > 0 for a in lines), lines
+    result = outcome.results[0]
+    assert result.cost_usd is not None and result.cost_usd > 0
+    cost = outcome.manifest.cost
+    assert cost.known and cost.usd > 0
+    # What panel reports is what the emulator billed (both round to the nano-dollar).
+    assert cost.usd == pytest.approx(emulator.stats()["billed_usd"], rel=1e-3)
+
+
 def _single(outcome: Any) -> Any:
     assert len(outcome.results) == 1, outcome.results
     assert len(results(outcome.run_dir)) == 1  # exactly one terminal line
@@ -271,6 +288,7 @@ async def test_f14_max_tokens_gets_one_retry_with_double_room(
     assert result.status == "failed" and result.error_class == "truncated_max_tokens"
     assert _classes(lines) == ["truncated_max_tokens"] * 2 and len(requests) == 2
     assert [_max_tokens(r["body"]) for r in requests] == [2048, 4096]
+    _assert_billed(outcome, lines, emulator)
 
 
 @pytest.mark.parametrize("model", PATHS)
@@ -282,6 +300,7 @@ async def test_f15_invalid_json_one_retry_then_error_with_raw_text(
     assert result.status == "failed" and result.error_class == "invalid_json"
     assert "began:" in (result.error or "") and len(result.error or "") < 600  # kept, capped
     assert len(lines) == len(requests) == 2
+    _assert_billed(outcome, lines, emulator)
 
 
 @pytest.mark.parametrize("model", PATHS)
@@ -303,6 +322,7 @@ async def test_f16_schema_violation_is_reasked_with_the_error_then_failed(
     assert len(lines) == len(requests) == 2
     assert "That verdict was invalid" not in str(requests[0]["body"])
     assert "That verdict was invalid" in str(requests[1]["body"])  # the re-ask carries the error
+    _assert_billed(outcome, lines, emulator)
 
 
 @pytest.mark.parametrize("model", PATHS)
@@ -314,6 +334,7 @@ async def test_f17_no_tool_call_is_reasked_once(
     assert result.status == "failed" and result.error_class == "no_tool_call"
     assert len(lines) == len(requests) == 2
     assert "record_verdict tool now" in str(requests[1]["body"])
+    _assert_billed(outcome, lines, emulator)
 
 
 @pytest.mark.parametrize("model", PATHS)
@@ -325,6 +346,7 @@ async def test_f18_refusal_is_terminal_declined(
     assert result.status == "refused" and result.error_class == "refused"
     assert len(lines) == len(requests) == 1
     assert outcome.manifest.status == "complete"
+    _assert_billed(outcome, lines, emulator, output=False)
 
 
 @pytest.mark.parametrize(
@@ -363,3 +385,18 @@ async def test_f20_missing_usage_keeps_the_verdict_and_flags_cost(
 def test_model_paths_cover_both_providers() -> None:
     assert {ANTHROPIC_MODEL, OPENAI_MODEL} == {p.values[0] for p in PATHS}
     assert ErrorClass.PROTOCOL not in RETRYABLE
+
+
+@pytest.mark.parametrize("model", PATHS)
+@pytest.mark.parametrize("fault", ["max_tokens", "invalid_json", "no_tool_call"])
+async def test_billed_failures_count_toward_the_budget(
+    tmp_path: Path, emulator: EmulatorHandle, model: str, fault: str
+) -> None:
+    # A budget far below one attempt: the first billed failure stops every later launch.
+    emulator.configure(rules=[rule("Budgetprobe", fault, None)])
+    tools = make_tools(tmp_path / "tools", "Budgetprobe", "Budgetprobe Two")
+    opts = options(tmp_path, emulator, model=model, budget_usd=1e-9, concurrency=1)
+    outcome = await run(tools, opts)
+    assert outcome.manifest.cost.usd > 0 and outcome.manifest.cost.known
+    assert outcome.pending, "the budget must stop the launches after the billed failures"
+    assert any("budget" in n for n in outcome.manifest.notes), outcome.manifest.notes

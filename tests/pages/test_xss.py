@@ -52,10 +52,24 @@ def hostile_record(payload: str):
         for k, v in standard_results().items()
     }
     results[("quorum", "futurist")] = make_result(
-        "quorum", "futurist", status="failed", error_class=payload
+        "quorum", "futurist", status="failed", error_class="timeout"
     )
     manifest = make_manifest(model=f"emulator:{payload}", templates={payload: payload})
-    return build_record(a, b, personas, manifest, results)
+    record = build_record(a, b, personas, manifest, results)
+    # A run file cannot carry a free-text error class (it is an ErrorClass), but a hand-edited
+    # record can: the page must stay inert either way.
+    tools = [
+        t.model_copy(
+            update={
+                "scorecard": [
+                    e.model_copy(update={"error_class": payload}) if e.error_class else e
+                    for e in t.scorecard
+                ]
+            }
+        )
+        for t in record.tools
+    ]
+    return record.model_copy(update={"tools": tools})
 
 
 def clean_shape() -> list[tuple[str, tuple[str, ...]]]:
