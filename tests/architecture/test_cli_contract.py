@@ -132,7 +132,9 @@ def json_shapes(tmp: Path) -> dict[str, Any]:
                             "--model", "emulator:claude-sonnet-5", "--json"])  # fmt: skip
     diff = _json(runner, ["diff", first["run_id"], second["run_id"], "--json"])
     assert diff["changes"], "the two seeds should disagree somewhere"
-    published = _json(runner, ["publish", record["provenance"]["run_id"], "--json"])
+    published = _json(
+        runner, ["publish", record["provenance"]["run_id"], "--json", "--allow-synthetic"]
+    )
     personas = _json(runner, ["personas", "list", "--json"])
     (tmp / "batch.yaml").write_text(
         "tools: [tools/*.yaml]\ncomparisons:\n  - [cursor, github-copilot]\n"

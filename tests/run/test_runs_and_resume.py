@@ -135,10 +135,9 @@ def test_retry_failed_re_asks_only_the_failed_pairs(workspace: Path) -> None:
     run_id = _run_ids(workspace / "runs")[0]
     results = workspace / "runs" / run_id / "results.jsonl"
     lines = results.read_text().splitlines()
-    broken = PairResult.model_validate_json(lines[1]).model_copy(
-        update={"status": "failed", "ship": None, "error_class": "schema_invalid"}
-    )
-    lines[1] = broken.model_dump_json()
+    broken = json.loads(lines[1])
+    broken.update(status="failed", ship=None, error_class="schema_invalid")
+    lines[1] = PairResult.model_validate(broken).model_dump_json()
     results.write_text("\n".join(lines) + "\n")
     code, out = cli("run", "--resume", run_id)
     assert code == 1  # a plain resume leaves recorded failures alone
