@@ -9,29 +9,87 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
-from panel.cli.options import BaseUrlOpt
-from panel.errors import InputError, PanelError
-from panel.inputs.personas import Persona, load_personas, parse_persona_file
+from panel.cli.options import BaseUrlOpt, PersonasOpt, split_ids
+from panel.errors import InputError
+from panel.inputs.personas import Persona, load_personas, select_personas
+from panel.inputs.prompts import load_prompts
+from panel.inputs.textsafety import terminal_safe
 from panel.inputs.tools import LoadedTool, load_tools
-from panel.inputs.workspace import persona_dirs
-from panel.pages.records import RunMissing, RunView, compare, load_votes, write_record
+from panel.inputs.workspace import persona_dirs, prompt_dirs
+from panel.pages.records import (
+    ComparisonRecord,
+    RunMissing,
+    RunView,
+    ToolCard,
+    compare,
+    load_votes,
+    write_record,
+)
 from panel.pages.render import write_pages
-from panel.runformat import RunManifest
+from panel.providers.select import parse_model
+from panel.run.events import Event, EventSink, ReviewFinished
+from panel.runformat import PairId, PairResult, RunManifest
+from panel.verdict import schema_digest
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Folder holding the runs.")]
 
 
-def _base_run(runs_dir: Path, run_id: str | None, model: str | None) -> RunView | None:
+def _base_run(runs_dir: Path, run_id: str | None, model: str) -> RunView | None:
+    """--run (an id, prefix or `latest`), else the newest run of the model now in use."""
     from panel.store.runindex import resolve_run_id
     from panel.store.runs import RunStore, list_runs
 
-    if run_id:  # `latest` and unique prefixes too
+    if run_id:
         return RunStore.open(runs_dir, resolve_run_id(runs_dir, run_id))
-    for manifest in list_runs(runs_dir):  # newest first
-        if model is None or manifest.model == model:
+    for manifest in list_runs(runs_dir):  # newest first; never another model's verdicts
+        if manifest.model == model:
             return RunStore.open(runs_dir, manifest.run_id)
     return None
+
+
+def _newest_manifest(runs_dir: Path) -> RunManifest | None:
+    from panel.store.runs import list_runs
+
+    runs = list_runs(runs_dir)
+    return runs[0] if runs else None
+
+
+class CurrentView:
+    """A run seen through what is current: only verdicts whose inputs are today's files."""
+
+    def __init__(self, run: RunView, results: dict[PairId, PairResult]) -> None:
+        self.run, self._results = run, results
+
+    def manifest(self) -> RunManifest:
+        return self.run.manifest()
+
+    def results(self) -> dict[PairId, PairResult]:
+        return self._results
+
+    def records_dir(self) -> Path:
+        return self.run.records_dir()
+
+
+def current_results(
+    run: RunView, tools: Sequence[LoadedTool], personas: Sequence[Persona], model: str
+) -> dict[PairId, PairResult]:
+    """The run's verdicts whose tool file, persona file, templates, schema and model are current."""
+    manifest = run.manifest()
+    inputs = manifest.inputs
+    templates = load_prompts(prompt_dirs()).template_digests()
+    if manifest.model != model or inputs.templates != templates:
+        return {}
+    if inputs.verdict_schema != schema_digest():
+        return {}
+    tool_ok = {t.slug for t in tools if (e := inputs.tools.get(t.slug)) and e.digest == t.digest}
+    persona_ok = {
+        p.id for p in personas if (e := inputs.personas.get(p.id)) and e.digest == p.digest
+    }
+    return {
+        pair: r for pair, r in run.results().items() if pair[0] in tool_ok and pair[1] in persona_ok
+    }
 
 
 def _load_one(path: Path) -> LoadedTool:
@@ -67,21 +125,12 @@ def resolve_tool(arg: str, manifest: RunManifest | None) -> LoadedTool:
     return _load_one(Path(entry.path)).model_copy(update={"slug": slug})
 
 
-def resolve_personas(manifest: RunManifest | None) -> list[Persona]:
-    """The run's personas (from the files it recorded), else the workspace's."""
-    if manifest and manifest.inputs.personas:
-        try:
-            return [parse_persona_file(Path(e.path)) for e in manifest.inputs.personas.values()]
-        except (PanelError, OSError):
-            pass  # a moved persona file: fall back to the workspace, ids still match results
-    return load_personas(persona_dirs())
-
-
 def engine_runner(
     model: str | None,
     runs_dir: Path,
     personas: Sequence[Persona],
     base_url: str | None = None,
+    on_event: EventSink | None = None,
 ) -> RunMissing:
     """run_missing wired to the engine: a new run of the missing tools, opened as a RunStore."""
 
@@ -92,17 +141,20 @@ def engine_runner(
         options = RunOptions(
             model=model, personas=[p.id for p in personas], runs_dir=runs_dir, base_url=base_url
         )
-        outcome = await run_panel(tools, options)
+        outcome = await run_panel(tools, options, on_event)
         return RunStore.open(runs_dir, outcome.run_id)
 
     return run
 
 
 def compare_cmd(
-    tool_a: Annotated[str, typer.Argument(help="Tool file, or a tool's slug or name in the run.")],
-    tool_b: Annotated[str, typer.Argument(help="Tool file, or a tool's slug or name in the run.")],
-    run: Annotated[str | None, typer.Option("--run", help="Run id (default: newest).")] = None,
+    tool_a: Annotated[str, typer.Argument(help="Tool file, or a tool's slug or name in a run.")],
+    tool_b: Annotated[str, typer.Argument(help="Tool file, or a tool's slug or name in a run.")],
+    run: Annotated[
+        str | None, typer.Option("--run", help="Take current verdicts from this run first.")
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", help="PROVIDER:MODEL.")] = None,
+    personas: PersonasOpt = None,
     base_url: BaseUrlOpt = None,
     runs_dir: RunsDir = Path("runs"),
     out: Annotated[Path, typer.Option("--out", help="Folder for the pages.")] = Path("out"),
@@ -111,24 +163,84 @@ def compare_cmd(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the record JSON.")] = False,
 ) -> None:
-    """Build and render "A vs B": HTML, Markdown and JSON, running the panel for what is missing."""
-    base = _base_run(runs_dir, run, model)
-    manifest = base.manifest() if base else None
-    a, b = resolve_tool(tool_a, manifest), resolve_tool(tool_b, manifest)
-    personas = resolve_personas(manifest)
-    # Missing verdicts come from the same model as the run's, unless --model says otherwise.
-    runner = engine_runner(
-        model or (manifest.model if manifest else None), runs_dir, personas, base_url
-    )
+    """Build and render "A vs B": HTML, Markdown and JSON, running the panel for what is missing.
+
+    Every persona of the workspace reviews both tools (`--personas` narrows on purpose). A
+    verdict is reused only when its inputs are current: from `--run` (or the newest run of
+    the model in use) when its tool file, persona file, templates and model are today's, else
+    from the result cache, which keys on all of them and the settings; the rest is asked.
+    With no API key the model is the emulator, as for `panel run`.
+    """
+    err = Console(stderr=True)
+    spec = parse_model(model)
+    if spec.defaulted_to_emulator:
+        err.print(
+            "[yellow]no API key set (ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY): "
+            "using the built-in emulator — verdicts are synthetic[/]",
+            soft_wrap=True,
+        )
+    base = _base_run(runs_dir, run, str(spec))
+    lookup = base.manifest() if base else _newest_manifest(runs_dir)  # names -> tool files
+    a, b = resolve_tool(tool_a, lookup), resolve_tool(tool_b, lookup)
+    panel = select_personas(load_personas(persona_dirs()), split_ids(personas))
+    seen = Reuse()
+    view: RunView | None = None
+    if base is not None:
+        view = CurrentView(base, current_results(base, [a, b], panel, str(spec)))
+    runner = engine_runner(str(spec), runs_dir, panel, base_url, seen)
     tally = load_votes(votes) if votes else None
-    record, used = asyncio.run(compare(a, b, personas, base, runner, tally))
+    record, used = asyncio.run(compare(a, b, panel, view, runner, tally))
+    if view is not None:  # the base run's verdicts that made it onto the page
+        rerun = set() if used is view else {slug for slug, _ in used.results()}
+        seen.from_run = sum(1 for slug, _ in view.results() if slug not in rerun)
     record_path = write_record(record, used.records_dir())
     pages = write_pages(record, out)
     if as_json:
         typer.echo(json.dumps(record.model_dump(mode="json"), indent=2))
         return
+    for line in summary_lines(record, seen, base.manifest().run_id if base else None):
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
     for path in (pages.html, pages.markdown, pages.json, record_path):
         typer.echo(str(path))
+
+
+class Reuse:
+    """Where the verdicts came from: the base run, the result cache, or a new request."""
+
+    def __init__(self) -> None:
+        self.from_run = 0
+        self.from_cache = 0
+        self.asked = 0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, ReviewFinished):
+            if event.result.reused:
+                self.from_cache += 1
+            else:
+                self.asked += 1
+
+
+def summary_lines(record: ComparisonRecord, seen: Reuse, base: str | None) -> list[str]:
+    """One screen: A 75% vs B 100%, the reviewers, synthetic or not, where verdicts came from."""
+    a, b = record.tools
+    prov = record.provenance
+
+    def side(card: ToolCard) -> str:
+        pct = "—" if card.panel_ship_pct is None else f"{card.panel_ship_pct}%"
+        return f"{card.name} {pct} ({card.ship_votes}/{card.verdicts} ship)"
+
+    reviewers = len(a.split)
+    lines = [
+        f"{terminal_safe(record.title)}: {terminal_safe(side(a))} vs {terminal_safe(side(b))}",
+        f"reviewers: {', '.join(v.persona for v in a.split)} "
+        f"({a.verdicts} of {reviewers} on {terminal_safe(a.name)}, "
+        f"{b.verdicts} of {reviewers} on {terminal_safe(b.name)})",
+        f"model {prov.model}" + (" — synthetic verdicts (emulator)" if prov.synthetic else ""),
+        f"verdicts: {seen.from_run} current from run {base}, " * bool(base)
+        + f"{seen.from_cache} reused from the result cache, {seen.asked} asked"
+        + f" (run {prov.run_id})",
+    ]
+    return lines
 
 
 def register(app: typer.Typer) -> None:

@@ -92,6 +92,27 @@ def test_missing_tools_sees_changed_files_and_unanswered_personas(tmp_path):
     assert [t.slug for t in missing_tools([a, b], personas, manifest, results)] == ["ledgerline"]
 
 
+def current(manifest):
+    """The manifest with today's persona files, templates and schema (its verdicts are current)."""
+    from panel.inputs.personas import load_personas
+    from panel.inputs.prompts import load_prompts
+    from panel.inputs.workspace import persona_dirs, prompt_dirs
+    from panel.runformat import InputDigest
+    from panel.verdict import schema_digest
+
+    personas = {
+        p.id: InputDigest(path=p.path, digest=p.digest) for p in load_personas(persona_dirs())
+    }
+    inputs = manifest.inputs.model_copy(
+        update={
+            "personas": personas,
+            "templates": load_prompts(prompt_dirs()).template_digests(),
+            "verdict_schema": schema_digest(),
+        }
+    )
+    return manifest.model_copy(update={"inputs": inputs})
+
+
 def test_cli_compare_writes_html_markdown_and_json(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     a, b = tool_files(tmp_path)
@@ -108,10 +129,12 @@ def test_cli_compare_writes_html_markdown_and_json(tmp_path, monkeypatch):
             )
         }
     )
+    manifest = current(manifest)
     write_run(tmp_path / "runs", manifest, standard_results())
     res = CliRunner().invoke(
         app, ["compare", "Ledgerline", "tools/quorum.yaml", "--runs-dir", "runs", "--out", "out"]
     )
+    assert "0 asked" in res.stderr  # every verdict was current in the run: nothing re-asked
     assert res.exit_code == 0, res.output
     printed = res.stdout.split()
     assert [Path(p).name for p in printed[:3]] == [
