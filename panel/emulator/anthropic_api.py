@@ -13,7 +13,7 @@ from panel.emulator import anthropic_reply as ar
 from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
 from panel.emulator.latency import Pacer, latency_plan
 from panel.emulator.promptcache import CacheControlError, CacheResult
-from panel.emulator.ratelimit import anthropic_headers
+from panel.emulator.ratelimit import anthropic_headers, nominal_anthropic_headers
 from panel.emulator.requestshape import check_anthropic
 from panel.emulator.sse import (
     SSE_HEADERS,
@@ -146,6 +146,7 @@ def _pre_response_fault(ex: Exchange) -> BadRequest | Response | None:
         retry = fault.arg or "2"
         headers = {
             "retry-after": retry,
+            "x-should-retry": "true",
             "anthropic-ratelimit-requests-limit": "50",
             "anthropic-ratelimit-requests-remaining": "0",
         }
@@ -193,7 +194,7 @@ async def _handle(request: Request, ex: Exchange) -> Response:
         raise _bad(str(exc)) from exc
     try:
         ex.pick_fault(request)
-        rl_headers: dict[str, str] = {}
+        rl_headers: dict[str, str] = nominal_anthropic_headers()
         if state.ratelimiter.limits.any:
             verdict = state.ratelimiter.admit(ex.key, result.uncached_tokens + result.write_tokens)
             rl_headers = anthropic_headers(verdict)

@@ -21,7 +21,7 @@ from panel.emulator.anthropic_api import GARBAGE, HTML_500, PING_EVERY_S
 from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
 from panel.emulator.latency import Pacer, latency_plan
 from panel.emulator.promptcache import CacheResult
-from panel.emulator.ratelimit import openai_headers
+from panel.emulator.ratelimit import nominal_openai_headers, openai_headers
 from panel.emulator.requestshape import check_openai
 from panel.emulator.sse import (
     SSE_HEADERS,
@@ -149,7 +149,11 @@ def _pre_response_fault(ex: Exchange) -> BadRequest | Response | None:
             "requests",
             "Rate limit reached for requests. Please try again later.",
             code="rate_limit_exceeded",
-            headers={"retry-after": retry, "x-ratelimit-remaining-requests": "0"},
+            headers={
+                "retry-after": retry,
+                "x-should-retry": "true",
+                "x-ratelimit-remaining-requests": "0",
+            },
         )
     if name == "spend_cap":
         return BadRequest(
@@ -183,7 +187,7 @@ async def _handle(request: Request, ex: Exchange) -> Response:
     )
     try:
         ex.pick_fault(request)
-        rl_headers: dict[str, str] = {}
+        rl_headers: dict[str, str] = nominal_openai_headers()
         if state.ratelimiter.limits.any:
             verdict = state.ratelimiter.admit(ex.key, result.uncached_tokens + result.write_tokens)
             rl_headers = openai_headers(verdict)
@@ -283,6 +287,8 @@ def _chunks(
     usage: dict[str, Any] | None,
 ) -> list[Chunk]:
     rng = random.Random(f"openai:{ex.seed}:{ex.digest}")
+    opts = ex.body.get("stream_options")
+    obfuscate = not (isinstance(opts, dict) and opts.get("include_obfuscation") is False)
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         c = {
@@ -291,11 +297,15 @@ def _chunks(
         }
         if include_usage:
             c["usage"] = None
+        if obfuscate:  # as OpenAI does: random padding so chunk sizes do not leak the text
+            c["obfuscation"] = _padding(rng)
         return data_only(dumps(c))
 
-    out: list[Chunk] = [
-        ("start", chunk({"role": "assistant", "content": None, "refusal": None}), 0)
-    ]
+    role = {"role": "assistant", "content": None, "refusal": None}
+    visible = [b for b in reply.blocks if b.kind != "thinking"]
+    together = bool(visible) and visible[0].kind == "tool_use"
+    # The first chunk carries the role and, when the answer is a tool call, its head too.
+    out: list[Chunk] = [] if together else [("start", chunk(role), 0)]
     done = 0
     for block, tokens in zip(reply.blocks, reply.tokens, strict=True):
         if block.kind == "thinking":
@@ -308,8 +318,11 @@ def _chunks(
                 "type": "function",
                 "function": {"name": block.name, "arguments": ""},
             }
-            out.append(("block_start", chunk({"tool_calls": [head]}), done))
-            parts = ar._pieces(block.text, rng, 3, 16)
+            if together and not out:
+                out.append(("start", chunk({**role, "tool_calls": [head]}), done))
+            else:
+                out.append(("block_start", chunk({"tool_calls": [head]}), done))
+            parts = ar.fragments(block.text, rng)
             tag: ar.Tag = "tool_delta"
         else:
             parts = ar._text_pieces(block.text, rng)
@@ -335,12 +348,20 @@ def _chunks(
     return out
 
 
+_PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def _padding(rng: random.Random) -> str:
+    return "".join(rng.choice(_PAD) for _ in range(rng.randint(1, 12)))
+
+
 def _base(ex: Exchange) -> dict[str, Any]:
     return {
         "id": derived_id("chatcmpl-", ex.digest + str(ex.attempt), 29),
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": str(ex.body["model"]),
+        "service_tier": "default",
         "system_fingerprint": "fp_emulator",
     }
 
