@@ -19,7 +19,7 @@ from starlette.responses import Response, StreamingResponse
 from panel.emulator import anthropic_reply as ar
 from panel.emulator.anthropic_api import GARBAGE, HTML_500, PING_EVERY_S
 from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
-from panel.emulator.latency import Pacer, latency_plan
+from panel.emulator.pipeline import begin_response, make_pacer, settle
 from panel.emulator.promptcache import CacheResult
 from panel.emulator.ratelimit import nominal_openai_headers, openai_headers
 from panel.emulator.requestshape import check_openai
@@ -31,7 +31,7 @@ from panel.emulator.sse import (
     dumps,
     openai_error,
 )
-from panel.emulator.state import EmulatorState, cost_usd
+from panel.emulator.state import EmulatorState
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.cacheblocks import openai_blocks
 
@@ -254,31 +254,6 @@ def usage_json(
     }
 
 
-def _settle(ex: Exchange, model: ModelInfo, result: CacheResult, output: int) -> None:
-    ex.state.ratelimiter.debit_output(ex.key, output)
-    if ex.billed:
-        ex.state.bill(
-            cost_usd(
-                model,
-                uncached=result.uncached_tokens,
-                write_5m=result.write_5m_tokens,
-                write_1h=result.write_1h_tokens,
-                read=result.read_tokens,
-                output=output,
-            )
-        )
-
-
-def _pacer(ex: Exchange, model: ModelInfo, result: CacheResult) -> Pacer:
-    uncached = result.uncached_tokens + result.write_tokens
-    return Pacer(latency_plan(model, uncached, ex.state.config.latency_scale), ex.arrived)
-
-
-def _begin_response(ex: Exchange, result: CacheResult) -> None:
-    ex.state.openai_cache.activate(result.ticket)
-    ex.state.note_cache(read_tokens=result.read_tokens, write_tokens=result.write_tokens)
-
-
 def _chunks(
     ex: Exchange,
     reply: ar.Reply,
@@ -374,7 +349,7 @@ async def _stream(
     usage = usage_json(ex, model, result, reply.output_tokens)
     note: str | None = None
     try:
-        pacer = _pacer(ex, model, result)
+        pacer = make_pacer(ex, model, result)
         if fault == "garbage":
             await pacer.first_token()
             yield GARBAGE
@@ -390,7 +365,7 @@ async def _stream(
         chunks = _chunks(ex, reply, _base(ex), include, usage)
         cuts = ar.cut_points(chunks)
         await pacer.first_token()
-        _begin_response(ex, result)
+        begin_response(ex, ex.state.openai_cache, result)
         activated = True
         for i, (_, data, emitted) in enumerate(chunks):
             if (fault == "overloaded_midstream" and i == cuts["after_start"]) or (
@@ -399,15 +374,15 @@ async def _stream(
                 yield data_only(dumps(_MIDSTREAM_ERROR))
                 return
             if fault == "reset_midstream" and i == cuts["mid"]:
-                _settle(ex, model, result, reply.output_tokens)
+                settle(ex, model, result, reply.output_tokens)
                 note = "connection reset"
                 raise ConnectionReset(ex.request_id)
             if fault == "eof_early" and i == cuts["late"]:
-                _settle(ex, model, result, reply.output_tokens)
+                settle(ex, model, result, reply.output_tokens)
                 return
             await pacer.tokens_emitted(emitted)
             yield data
-        _settle(ex, model, result, reply.output_tokens)
+        settle(ex, model, result, reply.output_tokens)
     except asyncio.CancelledError:
         note = "client disconnected"
         raise
@@ -455,7 +430,7 @@ async def _plain(
     ex: Exchange, model: ModelInfo, result: CacheResult, reply: ar.Reply, headers: dict[str, str]
 ) -> Response:
     fault = ex.fault_name
-    pacer = _pacer(ex, model, result)
+    pacer = make_pacer(ex, model, result)
     await pacer.first_token()
     if fault in ("overloaded_midstream", "error_after_partial", "garbage", "stall"):
         ex.state.openai_cache.abandon(result.ticket)
@@ -468,11 +443,11 @@ async def _plain(
             return Response(b"", media_type="application/json", headers=headers)
         ex.finish(500)
         return openai_error(500, "server_error", _MIDSTREAM_MESSAGE, ex.request_id)
-    _begin_response(ex, result)
+    begin_response(ex, ex.state.openai_cache, result)
     await pacer.tokens_emitted(reply.output_tokens)
     usage = usage_json(ex, model, result, reply.output_tokens)
     payload = dumps(completion_json(ex, reply, usage)).encode()
-    _settle(ex, model, result, reply.output_tokens)
+    settle(ex, model, result, reply.output_tokens)
     ex.finish(200, usage, "connection reset" if fault == "reset_midstream" else None)
     if fault == "eof_early":
         return Response(
