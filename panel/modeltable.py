@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 ProviderKind = Literal["anthropic", "openai"]
+# The wire API a request goes over: Anthropic Messages, OpenAI Chat Completions or Responses.
+Wire = Literal["messages", "chat_completions", "responses"]
 
 
 class Prices(BaseModel):
@@ -49,6 +51,19 @@ class ModelInfo(BaseModel):
     prices: Prices | None
     price_note: str | None = None
     latency: Latency
+    # The wires this model takes tool calls on, panel's default first; empty means the
+    # provider's classic one (Messages for Anthropic, Chat Completions for OpenAI).
+    wires: tuple[Wire, ...] = ()
+
+    @property
+    def default_wire(self) -> Wire:
+        if self.wires:
+            return self.wires[0]
+        return "messages" if self.provider == "anthropic" else "chat_completions"
+
+    def takes(self, wire: Wire) -> bool:
+        """Whether this model takes tool calls over `wire`."""
+        return wire in self.wires if self.wires else wire == self.default_wire
 
 
 class ModelTable(BaseModel):

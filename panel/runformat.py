@@ -22,6 +22,12 @@ Ttl = Literal["5m", "1h"]  # a prompt-cache entry's lifetime (api-facts.md)
 PairId = tuple[str, str]  # (tool slug, persona id)
 
 
+# Every response of panel's emulator carries this header; a provider that sees it marks what it
+# writes synthetic, whichever provider and base URL reached the emulator. Vocabulary, because
+# both sides need it and the emulator imports no product stage.
+EMULATOR_HEADER = "x-panel-emulator"
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

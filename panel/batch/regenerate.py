@@ -287,6 +287,12 @@ class BatchSummary:
         }
 
 
+def _openai_model(model: str | None) -> bool:
+    """Whether `PROVIDER:MODEL` names a model the table lists as OpenAI's."""
+    info = model_info(model.partition(":")[2]) if model else None
+    return info is not None and info.provider == "openai"
+
+
 async def run_batch(
     loaded: LoadedManifest,
     settings: BatchSettings,
@@ -309,8 +315,9 @@ async def run_batch(
         cwd=base,
         concurrency=settings.concurrency,
         max_tokens=settings.max_tokens,
-        # Batches can sit in a queue for a while: their cache blocks use the 1-hour TTL.
-        cache_ttl="1h" if batch_api else settings.ttl,
+        # Batches can sit in a queue for a while: their cache blocks use the 1-hour TTL
+        # (Anthropic; OpenAI has no TTL to choose, and no 1-hour write price).
+        cache_ttl="1h" if batch_api and not _openai_model(settings.model) else settings.ttl,
         use_result_cache=settings.use_result_cache,
         cache_dir=settings.cache_dir,
         budget_usd=settings.budget_usd,

@@ -1,4 +1,4 @@
-"""A local emulator of the Anthropic Messages and OpenAI Chat Completions APIs.
+"""A local emulator of the Anthropic Messages, OpenAI Chat Completions and Responses APIs.
 
 See docs/emulator.md.
 """

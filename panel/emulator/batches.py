@@ -379,11 +379,11 @@ class _Handlers:
     async def openai_create(self, request: Request, ns: str) -> Response:
         body = _json_object(await request.body())
         endpoint = body.get("endpoint")
-        if endpoint != "/v1/chat/completions":
+        if endpoint not in ("/v1/chat/completions", "/v1/responses"):
             raise BadRequest(
                 400,
                 "invalid_request_error",
-                "The emulator batches only '/v1/chat/completions'.",
+                "The emulator batches only '/v1/chat/completions' and '/v1/responses'.",
                 param="endpoint",
             )
         if body.get("completion_window") != "24h":

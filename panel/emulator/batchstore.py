@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from panel.emulator import anthropic_api, openai_api
+from panel.emulator import anthropic_api, openai_api, responses_api
 from panel.emulator import anthropic_reply as ar
 from panel.emulator.exchange import Api, BadRequest, Exchange
 from panel.emulator.faults import CONTENT, choose_fault
@@ -293,6 +293,15 @@ class BatchStore:
                 work.result = state.anthropic_cache.account(
                     ex.namespace, work.model, blocks, auto_ttl=_auto_ttl(body), store_ttl="1h"
                 )
+            elif batch.endpoint == "/v1/responses":
+                if body.get("stream"):
+                    raise BadRequest(
+                        400, "invalid_request_error", "stream: is not supported in batches"
+                    )
+                work.model = responses_api.validate(body)
+                work.result = responses_api.account(
+                    state.openai_cache, ex.namespace, work.model, body
+                )
             else:
                 work.model = openai_api.validate(body)
                 work.result = state.openai_cache.account(
@@ -388,6 +397,20 @@ class BatchStore:
             item.line = {
                 "custom_id": item.custom_id,
                 "result": {"type": "succeeded", "message": message},
+            }
+            return reply, usage
+        if batch.endpoint == "/v1/responses":
+            reply, _ = responses_api.build_reply(item.body, model, ex, content_fault)
+            usage = responses_api.usage_json(ex, model, result, reply)
+            item.line = {
+                "id": derived_id("batch_req_", ex.digest + batch.id),
+                "custom_id": item.custom_id,
+                "response": {
+                    "status_code": 200,
+                    "request_id": ex.request_id,
+                    "body": responses_api.response_json(ex, reply, usage),
+                },
+                "error": None,
             }
             return reply, usage
         view = openai_api.anthropic_view(item.body)

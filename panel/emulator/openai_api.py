@@ -70,6 +70,13 @@ def validate(body: dict[str, Any]) -> ModelInfo:
             f"The model `{body['model']}` does not exist or you do not have access to it.",
             code="model_not_found",
         )
+    if body.get("tools") and not model.takes("chat_completions"):
+        raise _bad(  # gpt-6-astra: tool calls only on the Responses API (api-facts.md)
+            f"Function tools are not supported with {model.id} in /v1/chat/completions. "
+            "Use /v1/responses instead.",
+            param="tools",
+            code="unsupported_parameter",
+        )
     for i, tool in enumerate(body.get("tools") or []):
         fn = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(fn, dict) or "name" not in fn:
@@ -234,6 +241,15 @@ async def _handle(request: Request, ex: Exchange) -> Response:
 
 def _finish_reason(reply: ar.Reply) -> str:
     return {"tool_use": "tool_calls", "max_tokens": "length"}.get(reply.stop_reason, "stop")
+
+
+# The Responses wire (responses_api.py) reaches the shared pipeline through these names.
+_pacer = make_pacer
+_settle = settle
+
+
+def _begin_response(ex: Exchange, result: CacheResult) -> None:
+    begin_response(ex, ex.state.openai_cache, result)
 
 
 def usage_json(

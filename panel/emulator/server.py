@@ -1,4 +1,4 @@
-"""The emulator's Starlette app: the two wire APIs, optional batches, and introspection."""
+"""The emulator's Starlette app: the three wire APIs, optional batches, and introspection."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from panel.emulator.anthropic_api import create_message
 from panel.emulator.faults import FaultSpecError
 from panel.emulator.openai_api import chat_completions
+from panel.emulator.responses_api import create_response
 from panel.emulator.sse import anthropic_error, install_reset_filter, openai_error, random_id
 from panel.emulator.state import EmulatorConfig, EmulatorState
-from panel.providers.base import EMULATOR_HEADER
+from panel.runformat import EMULATOR_HEADER
 
 
 def _state(request: Request) -> EmulatorState:
@@ -81,7 +82,7 @@ async def not_found(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
     rid = random_id("req_")
     message = f"{request.method} {request.url.path} is not served by the emulator"
-    if "/chat/" in request.url.path or "/files" in request.url.path:
+    if any(p in request.url.path for p in ("/chat/", "/files", "/responses")):
         return openai_error(status, "invalid_request_error", message, rid)
     kind = "not_found_error" if status == 404 else "invalid_request_error"
     return anthropic_error(status, kind, message, rid)
@@ -129,6 +130,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/v1/messages", create_message, methods=["POST"]),
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/responses", create_response, methods=["POST"]),
         *_batch_routes(state),
         Route("/emulator/health", health, methods=["GET"]),
         Route("/emulator/stats", stats, methods=["GET"]),

@@ -76,28 +76,7 @@ class AnthropicProvider:
         )
 
     def build_params(self, request: VerdictRequest) -> dict[str, Any]:
-        forced, thinking = tool_policy(self.info, want_thinking=request.thinking)
-        params: dict[str, Any] = {
-            "model": self.model,
-            "max_tokens": request.max_tokens,
-            "tools": [
-                {
-                    "name": TOOL_NAME,
-                    "description": TOOL_DESCRIPTION,
-                    "input_schema": request.tool_schema,
-                    "strict": True,
-                }
-            ],
-            "tool_choice": {"type": "tool", "name": TOOL_NAME} if forced else {"type": "auto"},
-            "system": system_blocks(request),
-            "messages": [
-                {"role": "user", "content": [{"type": "text", "text": request.parts.tool}]},
-                *_reask_turns(request.reask),
-            ],
-        }
-        if thinking is not None:
-            params["thinking"] = thinking
-        return params
+        return messages_body(self.model, self.info, request)
 
     async def stream_verdict(self, request: VerdictRequest) -> AsyncIterator[StreamEvent]:
         params = self.build_params(request)
@@ -152,6 +131,32 @@ class AnthropicProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def messages_body(model: str, info: ModelInfo | None, request: VerdictRequest) -> dict[str, Any]:
+    """The exact Messages API body for one verdict request (no SDK needed to build it)."""
+    forced, thinking = tool_policy(info, want_thinking=request.thinking)
+    params: dict[str, Any] = {
+        "model": model,
+        "max_tokens": request.max_tokens,
+        "tools": [
+            {
+                "name": TOOL_NAME,
+                "description": TOOL_DESCRIPTION,
+                "input_schema": request.tool_schema,
+                "strict": True,
+            }
+        ],
+        "tool_choice": {"type": "tool", "name": TOOL_NAME} if forced else {"type": "auto"},
+        "system": system_blocks(request),
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": request.parts.tool}]},
+            *_reask_turns(request.reask),
+        ],
+    }
+    if thinking is not None:
+        params["thinking"] = thinking
+    return params
 
 
 def tool_policy(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from panel.modeltable import ModelInfo
-from panel.runformat import Ttl, Usage
+from panel.runformat import EMULATOR_HEADER, Ttl, Usage
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,6 @@ class VerdictRequest:
     # Which prefixes get a cache breakpoint: only those another request of the run will read,
     # since a write costs 1.25x and pays off only when read.
     breakpoints: frozenset[Literal["house", "persona"]] = frozenset({"house", "persona"})
-
-
-# Every response of panel's emulator carries this header; a provider that sees it marks what it
-# writes synthetic, whichever provider and base URL reached the emulator.
-EMULATOR_HEADER = "x-panel-emulator"
 
 
 def from_emulator(headers: Any) -> bool:

@@ -18,6 +18,7 @@ from panel.providers.anthropic import AnthropicProvider
 from panel.providers.base import Provider, StreamCompleted
 from panel.providers.completeness import Ending, verdict_of
 from panel.providers.openai import OpenAIProvider
+from panel.providers.responses import ResponsesProvider
 from panel.runformat import Usage
 from panel.tokens import canonical_json
 from panel.verdict import TOOL_NAME
@@ -281,6 +282,10 @@ def open_service(p: Provider) -> BatchService:
         return AnthropicBatches(p.client, p.name)
     if isinstance(p, OpenAIProvider) and p.name in ("openai", "emulator"):
         return OpenAIBatches(p.client, p.name)
+    if isinstance(p, ResponsesProvider) and p.name in ("openai", "emulator"):
+        from panel.providers.responses_batch import ResponsesBatches  # it imports this module
+
+        return ResponsesBatches(p.client, p.name)
     raise ConfigError(f"--via batch-api needs the anthropic or openai provider, not {p.name}")
 
 

@@ -127,3 +127,80 @@ def openai_blocks(body: dict[str, Any]) -> list[CacheBlock]:
         level: Level = "system" if message.get("role") in ("system", "developer") else "messages"
         blocks.append(CacheBlock(_digest({"message": message}), tokens, None, level))
     return blocks
+
+
+def _without_breakpoint(part: Any) -> Any:
+    if isinstance(part, dict):
+        return {k: v for k, v in part.items() if k != "prompt_cache_breakpoint"}
+    return part
+
+
+def responses_blocks(body: dict[str, Any]) -> list[CacheBlock]:
+    """Cut a Responses API body into cache blocks: the tools list, `instructions`, then each
+    content part of each input message (a non-message item, e.g. a function call, is one block).
+
+    A part's `prompt_cache_breakpoint` is not part of its digest (moving a breakpoint does not
+    change the prefix); `responses_breakpoints` says where they are.
+    """
+    blocks: list[CacheBlock] = []
+    tools = body.get("tools")
+    if tools:
+        blocks.append(
+            CacheBlock(_digest({"tools": tools}), count_json_tokens(tools), None, "tools")
+        )
+    instructions = body.get("instructions")
+    if isinstance(instructions, str) and instructions:
+        blocks.append(
+            CacheBlock(
+                _digest({"instructions": instructions}), count_tokens(instructions), None, "system"
+            )
+        )
+    items = body.get("input")
+    if isinstance(items, str):
+        items = [{"type": "message", "role": "user", "content": items}]
+    for item in items or []:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type", "message") != "message":
+            blocks.append(
+                CacheBlock(_digest({"item": item}), count_json_tokens(item), None, "messages")
+            )
+            continue
+        role = item.get("role")
+        level: Level = "system" if role in ("system", "developer") else "messages"
+        content = item.get("content")
+        parts: list[Any] = [content] if isinstance(content, str) else list(content or [])
+        for i, part in enumerate(parts):
+            key = {"role": role, "first": i == 0, "part": _without_breakpoint(part)}
+            text = part if isinstance(part, str) else part.get("text")
+            tokens = (
+                count_tokens(text)
+                if isinstance(text, str)
+                else count_json_tokens(_without_breakpoint(part))
+            )
+            blocks.append(CacheBlock(_digest(key), tokens, None, level))
+    return blocks
+
+
+def responses_breakpoints(body: dict[str, Any]) -> list[int]:
+    """Indexes (into `responses_blocks(body)`) of the parts marked `prompt_cache_breakpoint`."""
+    marks: list[int] = []
+    index = (1 if body.get("tools") else 0) + (
+        1 if isinstance(body.get("instructions"), str) and body.get("instructions") else 0
+    )
+    items = body.get("input")
+    if isinstance(items, str):
+        return marks
+    for item in items or []:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type", "message") != "message":
+            index += 1
+            continue
+        content = item.get("content")
+        parts: list[Any] = [content] if isinstance(content, str) else list(content or [])
+        for part in parts:
+            if isinstance(part, dict) and isinstance(part.get("prompt_cache_breakpoint"), dict):
+                marks.append(index)
+            index += 1
+    return marks

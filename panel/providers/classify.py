@@ -282,3 +282,30 @@ def parse_tool_json(raw: str) -> dict[str, Any]:
             raw_text=raw,
         )
     return value
+
+
+def classify_response_error(
+    code: str | None, message: str, *, provider: str, request_id: str | None = None
+) -> UpstreamError:
+    """An error the Responses API reports by code inside a 200 stream (an `error` event, or
+    `response.failed`'s `response.error`). The codes only it sends decide first (a spend cap,
+    a policy refusal, an invalid request: none worth a retry); the rest is read as any other
+    stream error (`classify_stream_error`: rate limit, overload, context, else server error)."""
+    c = (code or "").lower()
+    text = f"{provider}: error inside the stream ({code or 'no code'}): {_short(message)}"
+    klass: ErrorClass | None = None
+    if c == "insufficient_quota":
+        klass = ErrorClass.SPEND_CAP
+    elif "policy" in c or c == "content_filter":
+        klass = ErrorClass.REFUSED
+    elif c.startswith(("invalid_", "unsupported_", "image_", "empty_", "failed_to_download")):
+        klass = ErrorClass.INVALID_REQUEST
+    elif c == "slow_down":
+        klass = ErrorClass.OVERLOADED
+    if klass is not None:
+        err = UpstreamError(klass, text, status=200, request_id=request_id)
+    else:
+        err = classify_stream_error({"code": code}, message, provider=provider, finish_reason=None)
+    err.request_id = err.request_id or request_id
+    err.billed = True
+    return err

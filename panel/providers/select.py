@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from panel.errors import ConfigError
+from panel.modeltable import Wire
 from panel.providers.anthropic import AnthropicProvider
 from panel.providers.base import Provider
 from panel.providers.openai import OpenAIProvider
+from panel.providers.responses import ResponsesProvider
 from panel.providers.streaming import StreamLimits
 from panel.redact import remember_env_secrets
 
@@ -100,6 +102,34 @@ def check_base_urls(env: Mapping[str, str], base_url: str | None) -> None:
             raise ConfigError(f"{name}={url!r} is not a valid URL: expected http(s)://HOST[:PORT]")
 
 
+WIRE_VAR = "PANEL_OPENAI_WIRE"
+_WIRE_NAMES: dict[str, Wire] = {
+    "responses": "responses",
+    "chat": "chat_completions",
+    "chat_completions": "chat_completions",
+}
+
+
+def openai_wire(model: str, env: Mapping[str, str]) -> Wire:
+    """The OpenAI wire for `model`: the table's default (Responses for gpt-6-astra, which takes
+    tool calls nowhere else), or PANEL_OPENAI_WIRE=responses|chat_completions where it allows."""
+    from panel.modeltable import model_info
+
+    info = model_info(model)
+    wanted = env.get(WIRE_VAR, "").strip().lower()
+    if not wanted:
+        return info.default_wire if info is not None else "chat_completions"
+    wire = _WIRE_NAMES.get(wanted)
+    if wire is None:
+        raise ConfigError(f"{WIRE_VAR}={wanted!r}: expected responses or chat_completions")
+    if info is not None and not info.takes(wire):
+        raise ConfigError(
+            f"{WIRE_VAR}={wanted}: {model} takes tool calls only on "
+            + " and ".join(info.wires or (info.default_wire,))
+        )
+    return wire
+
+
 @contextlib.asynccontextmanager
 async def open_provider(
     spec: ModelSpec,
@@ -126,7 +156,10 @@ async def open_provider(
                 limits=limits,
             )
         elif spec.provider == "openai":
-            provider = OpenAIProvider(
+            make = (
+                ResponsesProvider if openai_wire(spec.model, env) == "responses" else OpenAIProvider
+            )
+            provider = make(
                 spec.model,
                 api_key=_require(env, "OPENAI_API_KEY", "openai"),
                 base_url=base_url or env.get("OPENAI_BASE_URL"),
@@ -217,7 +250,8 @@ async def _emulator_provider(
                 default_headers=headers,
             )
         else:
-            provider = OpenAIProvider(
+            make = ResponsesProvider if openai_wire(model, env) == "responses" else OpenAIProvider
+            provider = make(
                 model,
                 api_key=EMULATOR_KEY,
                 base_url=url.rstrip("/") + "/v1",

@@ -133,18 +133,26 @@ async def run_panel(
     *,
     env: dict[str, str] | None = None,
     launch: LaunchStrategy | None = None,
+    provider: Provider | None = None,
 ) -> RunOutcome:
     """Run every persona on every tool; record the run; return what happened.
 
     `launch` sends the pairs (default: streamed through the cache-aware scheduler; the batch
-    services are another strategy, panel.batch.via_api.BatchApiLaunch).
+    services are another strategy, panel.batch.via_api.BatchApiLaunch). `provider` replaces
+    the one `options.model` names (a test double such as providers.function.FunctionProvider;
+    the caller keeps it open and closes it).
     """
-    spec = parse_model(options.model, env if env is not None else os.environ)
     personas = select_personas(load_personas(persona_dirs(options.cwd)), options.personas)
     prompts = load_prompts(prompt_dirs(options.cwd))
     prompts.prepare(personas)  # a bad persona or template fails before any request
     if not tools:
         raise ConfigError("no tools to review")
+    if provider is not None:
+        given = ModelSpec(provider=provider.name, model=provider.model)
+        run = _PanelRun(tools, personas, prompts, provider, given, options, on_event)
+        run.launcher = launch
+        return await run.execute()
+    spec = parse_model(options.model, env if env is not None else os.environ)
     async with open_provider(
         spec,
         env=env,
@@ -207,6 +215,8 @@ class _PanelRun:
             "thinking": self.options.thinking,
             "cache_ttl": self.options.cache_ttl,
         }
+        if getattr(self.provider, "wire", None) == "responses":
+            s["wire"] = "responses"  # only then: the other wires' keys stay as they were
         if self.provider.synthetic:
             s["emulator_seed"] = self.options.emulator.seed
             s["emulator_behaviour"] = self.options.emulator.behaviour

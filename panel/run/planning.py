@@ -14,7 +14,13 @@ from collections.abc import Mapping, Sequence
 from panel.modeltable import ModelInfo
 from panel.providers.anthropic import AnthropicProvider
 from panel.providers.base import Provider, VerdictRequest
-from panel.providers.cacheblocks import CacheBlock, anthropic_blocks, openai_blocks
+from panel.providers.cacheblocks import (
+    CacheBlock,
+    anthropic_blocks,
+    openai_blocks,
+    responses_blocks,
+)
+from panel.providers.responses import explicit_breakpoints
 from panel.runformat import CachePlan, CacheSegment, Ttl
 
 DEFAULT_MIN_CACHE = 1024  # for models missing from the table
@@ -40,6 +46,9 @@ def build_cache_plan(
     explicit = (
         isinstance(provider, AnthropicProvider) or getattr(provider, "wire", None) == "anthropic"
     )
+    # Responses on GPT-5.6+: explicit breakpoints, as on Anthropic (plus the implicit one).
+    responses = getattr(provider, "wire", None) == "responses"
+    explicit = explicit or (responses and explicit_breakpoints(info))
     minimum = info.min_cache_tokens if info else DEFAULT_MIN_CACHE
     per_persona = Counter(counts) if counts is not None else Counter(r.persona_id for r in requests)
     total = sum(per_persona.values())
@@ -92,4 +101,6 @@ def build_cache_plan(
 
 def _blocks(provider: Provider, request: VerdictRequest, explicit: bool) -> list[CacheBlock]:
     params = provider.build_params(request)
+    if getattr(provider, "wire", None) == "responses":
+        return responses_blocks(params)
     return anthropic_blocks(params) if explicit else openai_blocks(params)

@@ -9,7 +9,8 @@ request is forwarded whole to a real emulator, so the rest of the run stays ordi
     Huge      a valid stream whose tool-argument deltas are 64 KiB each, without end
     Echo      a 400 whose error message echoes every request header (the key with them)
 
-Both wires: `/v1/messages` streams Anthropic events, `/v1/chat/completions` OpenAI chunks.
+Every wire: `/v1/messages` streams Anthropic events, `/v1/chat/completions` OpenAI chunks,
+`/v1/responses` Responses events.
 Bound to 127.0.0.1 only.
 """
 
@@ -74,10 +75,11 @@ class HostileUpstream:
                 return
             chunk = "x" * (64 * 1024 if trigger == "Huge" else 8)
             openai = path.startswith("/v1/chat")
-            for event in _opening(openai):
+            responses = path.startswith("/v1/responses")
+            for event in _responses_opening() if responses else _opening(openai):
                 writer.write(event)
             while True:
-                writer.write(_delta(openai, chunk))
+                writer.write(_responses_delta(chunk) if responses else _delta(openai, chunk))
                 await writer.drain()
                 await asyncio.sleep(0.005)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
@@ -192,6 +194,31 @@ def _delta(openai: bool, text: str) -> bytes:
             "delta": {"type": "input_json_delta", "partial_json": text},
         },
     )
+
+
+def _responses_opening() -> list[bytes]:
+    shell = {"id": "resp_1", "object": "response", "status": "in_progress", "output": []}
+    item = {
+        "id": "fc_1",
+        "type": "function_call",
+        "status": "in_progress",
+        "arguments": "",
+        "call_id": "call_1",
+        "name": "record_verdict",
+    }
+    return [
+        _sse("response.created", {"type": "response.created", "response": shell}),
+        _sse(
+            "response.output_item.added",
+            {"type": "response.output_item.added", "output_index": 0, "item": item},
+        ),
+        _responses_delta('{"headline": "'),
+    ]
+
+
+def _responses_delta(text: str) -> bytes:
+    name = "response.function_call_arguments.delta"
+    return _sse(name, {"type": name, "output_index": 0, "item_id": "fc_1", "delta": text})
 
 
 @contextlib.contextmanager

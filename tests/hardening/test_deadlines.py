@@ -45,6 +45,8 @@ def test_the_documented_defaults() -> None:
                      id="anthropic"),
         pytest.param("openai:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1",
                      id="openai"),
+        pytest.param("openai:gpt-6-astra", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1",
+                     id="responses"),
     ],
 )  # fmt: skip
 async def test_hostile_upstreams_end_classified_and_the_run_goes_on(

@@ -1,0 +1,153 @@
+"""`panel run` over the OpenAI Responses wire (gpt-6-astra) on the emulator, end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from typer.testing import CliRunner
+
+from panel.cli import app
+from panel.emulator.runner import EmulatorHandle
+from panel.errors import ConfigError
+
+TOOL = Path(__file__).resolve().parents[2] / "examples" / "tools" / "openrouter-model-fusion.yaml"
+
+
+def _run_json(args: list[str], env: dict[str, str]) -> tuple[int, dict[str, Any], str]:
+    result = CliRunner().invoke(app, ["run", *args, "--json"], env=env)
+    return result.exit_code, json.loads(result.stdout or "{}"), result.stderr
+
+
+@pytest.fixture
+def no_keys(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorHandle) -> dict[str, str]:
+    for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    return {"PANEL_EMULATOR_URL": emulator.base_url}
+
+
+def _paths(emulator: EmulatorHandle) -> list[str]:
+    return [r["path"] for r in emulator.requests()]
+
+
+def test_gpt_6_astra_streams_four_verdicts_through_responses_and_reads_the_cache(
+    tmp_path: Path, no_keys: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    args = [str(TOOL), "--model", "emulator:gpt-6-astra", "--runs-dir", str(tmp_path / "runs")]
+    code, out, err = _run_json(args, no_keys)
+    assert code == 0, err
+    assert out["synthetic"] is True
+    assert [r["status"] for r in out["results"]] == ["ok"] * 4
+    assert _paths(emulator) == ["/v1/responses"] * 4
+    assert all(r["stream"] for r in emulator.requests())
+    first = out["cost"]
+    # The house block is written once (explicit breakpoint) and read by the other personas.
+    assert sum(r["usage"]["cache_read_tokens"] for r in out["results"]) > 0
+    assert emulator.stats()["billed_usd"] == pytest.approx(first["usd"], rel=1e-6)
+    # A second identical run (result cache off) reads every prompt from the prompt cache.
+    code, again, err = _run_json([*args, "--no-cache"], no_keys)
+    assert code == 0, err
+    assert [r["status"] for r in again["results"]] == ["ok"] * 4
+    usages = [r["usage"] for r in again["results"]]
+    assert all(u["cache_read_tokens"] > 0 and u["cache_write_tokens"] == 0 for u in usages)
+    assert again["cost"]["usd"] < first["usd"]
+
+
+def test_openai_provider_against_a_running_emulator_uses_responses_for_astra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: EmulatorHandle
+) -> None:
+    monkeypatch.delenv("PANEL_EMULATOR_URL", raising=False)
+    env = {"OPENAI_API_KEY": "sk-test-not-real", "OPENAI_BASE_URL": emulator.openai_base_url}
+    args = [str(TOOL), "--model", "openai:gpt-6-astra", "--runs-dir", str(tmp_path / "runs")]
+    code, out, err = _run_json(args, env)
+    assert code == 0, err
+    assert [r["status"] for r in out["results"]] == ["ok"] * 4
+    assert _paths(emulator) == ["/v1/responses"] * 4
+    code, again, err = _run_json([*args, "--no-cache"], env)
+    assert code == 0, err
+    assert all(r["usage"]["cache_read_tokens"] > 0 for r in again["results"])
+
+
+def test_wire_override_and_its_refusal(
+    tmp_path: Path, no_keys: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    env = {**no_keys, "PANEL_OPENAI_WIRE": "responses"}
+    code, out, err = _run_json([str(TOOL), "--model", "emulator:gpt-5.6-luna", *runs], env)
+    assert [r["status"] for r in out["results"]] == ["ok"] * 4
+    assert code == 0, err
+    assert _paths(emulator) == ["/v1/responses"] * 4
+    env = {**no_keys, "PANEL_OPENAI_WIRE": "chat_completions"}
+    model = ["--model", "emulator:gpt-6-astra"]
+    result = CliRunner().invoke(app, ["run", str(TOOL), *model, *runs], env=env)
+    # A ConfigError: panel.cli.main turns it into one stderr line and exit 2.
+    assert isinstance(result.exception, ConfigError)
+    assert "gpt-6-astra takes tool calls only on responses" in str(result.exception)
+
+
+@pytest.mark.parametrize("fault", ["max_tokens", "invalid_json", "no_tool_call"])
+def test_billed_failures_carry_their_usage_into_the_cost(
+    tmp_path: Path, no_keys: dict[str, str], emulator: EmulatorHandle, fault: str
+) -> None:
+    emulator.configure(rules=[{"match": "record_verdict", "fault": fault}])
+    args = [str(TOOL), "--model", "emulator:gpt-6-astra", "--runs-dir", str(tmp_path / "runs")]
+    _, out, err = _run_json([*args, "--personas", "builder"], no_keys)
+    assert out["results"][0]["status"] == "failed", err
+    cost = out["cost"]
+    assert cost["known"] is True and cost["usd"] > 0.01  # gpt-6-astra: $10/M input
+    assert emulator.stats()["billed_usd"] == pytest.approx(cost["usd"], rel=1e-6)
+
+
+def test_the_wire_is_part_of_the_result_cache_key(
+    tmp_path: Path, no_keys: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    args = [str(TOOL), "--model", "emulator:gpt-5.6-luna", "--runs-dir", str(tmp_path / "runs")]
+    args += ["--personas", "builder"]
+    code, out, err = _run_json(args, no_keys)
+    assert code == 0 and out["requested"] == 1, err
+    # The same pair over the Responses wire is a different request: not reused.
+    code, out, err = _run_json(args, {**no_keys, "PANEL_OPENAI_WIRE": "responses"})
+    assert code == 0 and out["requested"] == 1 and out["reused"] == 0, err
+    code, out, err = _run_json(args, {**no_keys, "PANEL_OPENAI_WIRE": "responses"})
+    assert code == 0 and out["reused"] == 1, err
+
+
+@pytest.mark.slow
+def test_panel_run_against_panel_emulator_with_openai_base_url(tmp_path: Path) -> None:
+    """The must-show, as a user types it: `panel emulator`, then `panel run … openai:gpt-6-astra`
+    with OPENAI_BASE_URL, twice (the second with the result cache off reads the prompt cache)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "panel", "emulator", "--port", "0", "--latency-scale", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().removeprefix("listening on ")
+        env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+        env.pop("PANEL_EMULATOR_URL", None)
+        env |= {"OPENAI_API_KEY": "sk-local-not-real", "OPENAI_BASE_URL": url + "/v1"}
+        args = [sys.executable, "-m", "panel", "run", str(TOOL), "--model", "openai:gpt-6-astra"]
+        args += ["--runs-dir", str(tmp_path / "runs"), "--json"]
+        runs = []
+        for extra in ([], ["--no-cache"]):
+            done = subprocess.run(
+                [*args, *extra], env=env, capture_output=True, text=True, timeout=120, check=False
+            )
+            assert done.returncode == 0, done.stderr
+            runs.append(json.loads(done.stdout))
+        assert all([r["status"] for r in run["results"]] == ["ok"] * 4 for run in runs)
+        assert all(r["usage"]["cache_read_tokens"] > 0 for r in runs[1]["results"])
+        assert runs[1]["cost"]["usd"] < runs[0]["cost"]["usd"]
+        paths = [r["path"] for r in httpx2.get(url + "/emulator/requests").json()]
+        assert paths == ["/v1/responses"] * 8
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
