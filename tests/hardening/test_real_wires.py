@@ -65,6 +65,10 @@ def test_json_run_stopped_on_auth_still_prints_its_record(
     assert proc.returncode == 2
     out = _run_json(proc)
     assert out["status"] == "failed" and out["pending"]
+    # The pair that met the 401 is named with its class; on disk it stays pending (resumable).
+    assert [(r["status"], r["error_class"]) for r in out["results"]] == [("failed", "auth")]
+    run_dir = tmp_path / out["run_dir"]
+    assert not (run_dir / "results.jsonl").read_text().strip()
     assert proc.stderr.strip().count("\n") == 0 and "OPENAI_API_KEY" in proc.stderr
     assert "Traceback" not in proc.stderr
 
