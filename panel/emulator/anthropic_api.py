@@ -11,9 +11,9 @@ from starlette.responses import Response, StreamingResponse
 
 from panel.emulator import anthropic_reply as ar
 from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
-from panel.emulator.latency import Pacer, latency_plan
+from panel.emulator.pipeline import begin_response, make_pacer, settle
 from panel.emulator.promptcache import CacheControlError, CacheResult
-from panel.emulator.ratelimit import anthropic_headers
+from panel.emulator.ratelimit import anthropic_headers, nominal_anthropic_headers
 from panel.emulator.requestshape import check_anthropic
 from panel.emulator.sse import (
     SSE_HEADERS,
@@ -24,7 +24,7 @@ from panel.emulator.sse import (
     dumps,
     event,
 )
-from panel.emulator.state import EmulatorState, cost_usd
+from panel.emulator.state import EmulatorState
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.cacheblocks import anthropic_blocks
 
@@ -146,6 +146,7 @@ def _pre_response_fault(ex: Exchange) -> BadRequest | Response | None:
         retry = fault.arg or "2"
         headers = {
             "retry-after": retry,
+            "x-should-retry": "true",
             "anthropic-ratelimit-requests-limit": "50",
             "anthropic-ratelimit-requests-remaining": "0",
         }
@@ -193,7 +194,7 @@ async def _handle(request: Request, ex: Exchange) -> Response:
         raise _bad(str(exc)) from exc
     try:
         ex.pick_fault(request)
-        rl_headers: dict[str, str] = {}
+        rl_headers: dict[str, str] = nominal_anthropic_headers()
         if state.ratelimiter.limits.any:
             verdict = state.ratelimiter.admit(ex.key, result.uncached_tokens + result.write_tokens)
             rl_headers = anthropic_headers(verdict)
@@ -242,32 +243,6 @@ def _usage(ex: Exchange, result: CacheResult, output: int, *, final: bool) -> di
     )
 
 
-def _begin_response(ex: Exchange, result: CacheResult) -> None:
-    """The response begins: pending cache writes become readable and count in the stats."""
-    ex.state.anthropic_cache.activate(result.ticket)
-    ex.state.note_cache(read_tokens=result.read_tokens, write_tokens=result.write_tokens)
-
-
-def _settle(ex: Exchange, model: ModelInfo, result: CacheResult, output: int) -> None:
-    ex.state.ratelimiter.debit_output(ex.key, output)
-    if ex.billed:
-        ex.state.bill(
-            cost_usd(
-                model,
-                uncached=result.uncached_tokens,
-                write_5m=result.write_5m_tokens,
-                write_1h=result.write_1h_tokens,
-                read=result.read_tokens,
-                output=output,
-            )
-        )
-
-
-def _pacer(ex: Exchange, model: ModelInfo, result: CacheResult) -> Pacer:
-    uncached = result.uncached_tokens + result.write_tokens
-    return Pacer(latency_plan(model, uncached, ex.state.config.latency_scale), ex.arrived)
-
-
 async def _stall(ex: Exchange, ping: bytes) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ex.state.config.stall_seconds
@@ -284,7 +259,7 @@ async def _stream(
     usage = _usage(ex, result, reply.output_tokens, final=True)
     note: str | None = None
     try:
-        pacer = _pacer(ex, model, result)
+        pacer = make_pacer(ex, model, result)
         if fault == "garbage":
             await pacer.first_token()
             yield GARBAGE
@@ -305,7 +280,7 @@ async def _stream(
         )
         cuts = ar.cut_points(events)
         await pacer.first_token()
-        _begin_response(ex, result)
+        begin_response(ex, ex.state.anthropic_cache, result)
         activated = True
         for i, (_, data, emitted) in enumerate(events):
             if fault == "overloaded_midstream" and i == cuts["after_start"]:
@@ -319,15 +294,15 @@ async def _stream(
                 )
                 return
             if fault == "reset_midstream" and i == cuts["mid"]:
-                _settle(ex, model, result, reply.output_tokens)
+                settle(ex, model, result, reply.output_tokens)
                 note = "connection reset"
                 raise ConnectionReset(ex.request_id)
             if fault == "eof_early" and i == cuts["late"]:
-                _settle(ex, model, result, reply.output_tokens)
+                settle(ex, model, result, reply.output_tokens)
                 return
             await pacer.tokens_emitted(emitted)
             yield data
-        _settle(ex, model, result, reply.output_tokens)
+        settle(ex, model, result, reply.output_tokens)
     except asyncio.CancelledError:
         note = "client disconnected"
         raise
@@ -341,7 +316,7 @@ async def _plain(
     ex: Exchange, model: ModelInfo, result: CacheResult, reply: ar.Reply, headers: dict[str, str]
 ) -> Response:
     fault = ex.fault_name
-    pacer = _pacer(ex, model, result)
+    pacer = make_pacer(ex, model, result)
     await pacer.first_token()
     if fault in ("overloaded_midstream", "error_after_partial", "garbage", "stall"):
         ex.state.anthropic_cache.abandon(result.ticket)
@@ -358,14 +333,14 @@ async def _plain(
         ex.finish(status)
         message = "Overloaded" if status == 529 else "Internal server error"
         return anthropic_error(status, kind, message, ex.request_id)
-    _begin_response(ex, result)
+    begin_response(ex, ex.state.anthropic_cache, result)
     await pacer.tokens_emitted(reply.output_tokens)
     usage = _usage(ex, result, reply.output_tokens, final=False)
     msg_id = derived_id("msg_01", ex.digest + str(ex.attempt))
     payload = dumps(
         ar.message_json(reply, msg_id=msg_id, model=str(ex.body["model"]), usage=usage)
     ).encode()
-    _settle(ex, model, result, reply.output_tokens)
+    settle(ex, model, result, reply.output_tokens)
     if fault == "eof_early":
         ex.finish(200, usage)
         return Response(

@@ -42,6 +42,7 @@ class Reply:
     stop_reason: str
     stop_details: dict[str, Any] | None = None
     eager: bool = False
+    strict: bool = False
     tokens: list[int] = field(default_factory=list)
 
     @property
@@ -169,7 +170,11 @@ def build_reply(
         )
         stop_reason = "tool_use"
     reply = Reply(
-        blocks, stop_reason, stop_details, eager=bool(tool and tool.get("eager_input_streaming"))
+        blocks,
+        stop_reason,
+        stop_details,
+        eager=bool(tool and tool.get("eager_input_streaming")),
+        strict=bool(tool and tool.get("strict")),
     )
     if fault == "max_tokens" and blocks:
         last = blocks[-1]
@@ -244,6 +249,11 @@ def _pieces(text: str, rng: random.Random, lo: int, hi: int) -> list[str]:
         out.append(text[i : i + n])
         i += n
     return out
+
+
+def fragments(text: str, rng: random.Random) -> list[str]:
+    """Argument fragments the size real non-strict tool streams send: 1-12 characters."""
+    return _pieces(text, rng, 1, 12)
 
 
 def _buffered_json_pieces(text: str, rng: random.Random) -> list[str]:
@@ -331,14 +341,23 @@ def stream_events(
             parts = _text_pieces(block.text, rng)
             deltas = [{"type": "text_delta", "text": p} for p in parts]
         else:
-            start = {"type": "tool_use", "id": block.id, "name": block.name, "input": {}}
-            parts = (
-                _pieces(block.text, rng, 2, 14)
-                if reply.eager
-                else _buffered_json_pieces(block.text, rng)
-            )
-            if reply.eager and rng.random() < 0.5:
-                parts.insert(0, "")
+            start = {
+                "type": "tool_use",
+                "id": block.id,
+                "name": block.name,
+                "input": {},
+                "caller": {"type": "direct"},
+            }
+            # As recorded: a strict tool's server validates member by member (bursts); a
+            # non-strict one streams 0-12-character fragments after an empty first one.
+            if reply.eager:
+                parts = _pieces(block.text, rng, 2, 14)
+                if rng.random() < 0.5:
+                    parts.insert(0, "")
+            elif reply.strict:
+                parts = _buffered_json_pieces(block.text, rng)
+            else:
+                parts = ["", *fragments(block.text, rng)]
             deltas = [{"type": "input_json_delta", "partial_json": p} for p in parts]
         cbs = {"type": "content_block_start", "index": index, "content_block": start}
         out.append(("block_start", event("content_block_start", cbs), done))
@@ -374,11 +393,16 @@ def stream_events(
                 done,
             )
         )
-    end: dict[str, Any] = {"stop_reason": reply.stop_reason, "stop_sequence": None}
-    if reply.stop_details:
-        end["stop_details"] = reply.stop_details
+    end: dict[str, Any] = {
+        "stop_reason": reply.stop_reason,
+        "stop_sequence": None,
+        "stop_details": reply.stop_details,
+    }
     md = {"type": "message_delta", "delta": end, "usage": final_usage}
-    out.append(("end", event("message_delta", md), done))
+    delta_event = event("message_delta", md)
+    if rng.random() < 0.5:  # real message_delta lines are often padded before the last brace
+        delta_event = delta_event[:-3] + b" " * rng.randint(1, 8) + delta_event[-3:]
+    out.append(("end", delta_event, done))
     out.append(("end", event("message_stop", {"type": "message_stop"}), done))
     return out
 

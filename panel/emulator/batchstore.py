@@ -31,9 +31,10 @@ from panel.emulator import anthropic_api, openai_api, responses_api
 from panel.emulator import anthropic_reply as ar
 from panel.emulator.exchange import Api, BadRequest, Exchange
 from panel.emulator.faults import CONTENT, choose_fault
+from panel.emulator.pipeline import begin_response, usage_cost
 from panel.emulator.promptcache import CacheControlError, CacheResult
 from panel.emulator.sse import anthropic_error_body, derived_id, random_id
-from panel.emulator.state import Behaviour, EmulatorState, cost_usd
+from panel.emulator.state import Behaviour, EmulatorState
 from panel.modeltable import ModelInfo
 from panel.providers.cacheblocks import anthropic_blocks, openai_blocks
 from panel.runformat import Ttl
@@ -354,22 +355,11 @@ class BatchStore:
             self._fail(batch, item, (status, kind, message, None), ex.request_id)
             ex.finish(status, note="batch item errored")
             return
-        self._cache(batch).activate(result.ticket)
-        self.state.note_cache(read_tokens=result.read_tokens, write_tokens=result.write_tokens)
+        begin_response(ex, self._cache(batch), result)
         if fault == "missing_usage":  # batch results always carry usage
             ex.fault = None
         reply, usage = self._reply(batch, work, model, result)
-        self.state.bill(
-            cost_usd(
-                model,
-                uncached=result.uncached_tokens,
-                write_5m=result.write_5m_tokens,
-                write_1h=result.write_1h_tokens,
-                read=result.read_tokens,
-                output=reply.output_tokens,
-                batch=True,
-            )
-        )
+        self.state.bill(usage_cost(model, result, reply.output_tokens, batch=True))
         batch.usage["in"] += result.read_tokens + result.write_tokens + result.uncached_tokens
         batch.usage["cached"] += result.read_tokens
         batch.usage["out"] += reply.output_tokens

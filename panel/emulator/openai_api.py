@@ -19,9 +19,9 @@ from starlette.responses import Response, StreamingResponse
 from panel.emulator import anthropic_reply as ar
 from panel.emulator.anthropic_api import GARBAGE, HTML_500, PING_EVERY_S
 from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
-from panel.emulator.latency import Pacer, latency_plan
+from panel.emulator.pipeline import begin_response, make_pacer, settle
 from panel.emulator.promptcache import CacheResult
-from panel.emulator.ratelimit import openai_headers
+from panel.emulator.ratelimit import nominal_openai_headers, openai_headers
 from panel.emulator.requestshape import check_openai
 from panel.emulator.sse import (
     SSE_HEADERS,
@@ -31,7 +31,7 @@ from panel.emulator.sse import (
     dumps,
     openai_error,
 )
-from panel.emulator.state import EmulatorState, cost_usd
+from panel.emulator.state import EmulatorState
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.cacheblocks import openai_blocks
 
@@ -156,7 +156,11 @@ def _pre_response_fault(ex: Exchange) -> BadRequest | Response | None:
             "requests",
             "Rate limit reached for requests. Please try again later.",
             code="rate_limit_exceeded",
-            headers={"retry-after": retry, "x-ratelimit-remaining-requests": "0"},
+            headers={
+                "retry-after": retry,
+                "x-should-retry": "true",
+                "x-ratelimit-remaining-requests": "0",
+            },
         )
     if name == "spend_cap":
         return BadRequest(
@@ -190,7 +194,7 @@ async def _handle(request: Request, ex: Exchange) -> Response:
     )
     try:
         ex.pick_fault(request)
-        rl_headers: dict[str, str] = {}
+        rl_headers: dict[str, str] = nominal_openai_headers()
         if state.ratelimiter.limits.any:
             verdict = state.ratelimiter.admit(ex.key, result.uncached_tokens + result.write_tokens)
             rl_headers = openai_headers(verdict)
@@ -239,6 +243,15 @@ def _finish_reason(reply: ar.Reply) -> str:
     return {"tool_use": "tool_calls", "max_tokens": "length"}.get(reply.stop_reason, "stop")
 
 
+# The Responses wire (responses_api.py) reaches the shared pipeline through these names.
+_pacer = make_pacer
+_settle = settle
+
+
+def _begin_response(ex: Exchange, result: CacheResult) -> None:
+    begin_response(ex, ex.state.openai_cache, result)
+
+
 def usage_json(
     ex: Exchange, model: ModelInfo, result: CacheResult, output: int
 ) -> dict[str, Any] | None:
@@ -257,31 +270,6 @@ def usage_json(
     }
 
 
-def _settle(ex: Exchange, model: ModelInfo, result: CacheResult, output: int) -> None:
-    ex.state.ratelimiter.debit_output(ex.key, output)
-    if ex.billed:
-        ex.state.bill(
-            cost_usd(
-                model,
-                uncached=result.uncached_tokens,
-                write_5m=result.write_5m_tokens,
-                write_1h=result.write_1h_tokens,
-                read=result.read_tokens,
-                output=output,
-            )
-        )
-
-
-def _pacer(ex: Exchange, model: ModelInfo, result: CacheResult) -> Pacer:
-    uncached = result.uncached_tokens + result.write_tokens
-    return Pacer(latency_plan(model, uncached, ex.state.config.latency_scale), ex.arrived)
-
-
-def _begin_response(ex: Exchange, result: CacheResult) -> None:
-    ex.state.openai_cache.activate(result.ticket)
-    ex.state.note_cache(read_tokens=result.read_tokens, write_tokens=result.write_tokens)
-
-
 def _chunks(
     ex: Exchange,
     reply: ar.Reply,
@@ -290,6 +278,8 @@ def _chunks(
     usage: dict[str, Any] | None,
 ) -> list[Chunk]:
     rng = random.Random(f"openai:{ex.seed}:{ex.digest}")
+    opts = ex.body.get("stream_options")
+    obfuscate = not (isinstance(opts, dict) and opts.get("include_obfuscation") is False)
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         c = {
@@ -298,11 +288,15 @@ def _chunks(
         }
         if include_usage:
             c["usage"] = None
+        if obfuscate:  # as OpenAI does: random padding so chunk sizes do not leak the text
+            c["obfuscation"] = _padding(rng)
         return data_only(dumps(c))
 
-    out: list[Chunk] = [
-        ("start", chunk({"role": "assistant", "content": None, "refusal": None}), 0)
-    ]
+    role = {"role": "assistant", "content": None, "refusal": None}
+    visible = [b for b in reply.blocks if b.kind != "thinking"]
+    together = bool(visible) and visible[0].kind == "tool_use"
+    # The first chunk carries the role and, when the answer is a tool call, its head too.
+    out: list[Chunk] = [] if together else [("start", chunk(role), 0)]
     done = 0
     for block, tokens in zip(reply.blocks, reply.tokens, strict=True):
         if block.kind == "thinking":
@@ -315,8 +309,11 @@ def _chunks(
                 "type": "function",
                 "function": {"name": block.name, "arguments": ""},
             }
-            out.append(("block_start", chunk({"tool_calls": [head]}), done))
-            parts = ar._pieces(block.text, rng, 3, 16)
+            if together and not out:
+                out.append(("start", chunk({**role, "tool_calls": [head]}), done))
+            else:
+                out.append(("block_start", chunk({"tool_calls": [head]}), done))
+            parts = ar.fragments(block.text, rng)
             tag: ar.Tag = "tool_delta"
         else:
             parts = ar._text_pieces(block.text, rng)
@@ -342,12 +339,20 @@ def _chunks(
     return out
 
 
+_PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def _padding(rng: random.Random) -> str:
+    return "".join(rng.choice(_PAD) for _ in range(rng.randint(1, 12)))
+
+
 def _base(ex: Exchange) -> dict[str, Any]:
     return {
         "id": derived_id("chatcmpl-", ex.digest + str(ex.attempt), 29),
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": str(ex.body["model"]),
+        "service_tier": "default",
         "system_fingerprint": "fp_emulator",
     }
 
@@ -360,7 +365,7 @@ async def _stream(
     usage = usage_json(ex, model, result, reply.output_tokens)
     note: str | None = None
     try:
-        pacer = _pacer(ex, model, result)
+        pacer = make_pacer(ex, model, result)
         if fault == "garbage":
             await pacer.first_token()
             yield GARBAGE
@@ -376,7 +381,7 @@ async def _stream(
         chunks = _chunks(ex, reply, _base(ex), include, usage)
         cuts = ar.cut_points(chunks)
         await pacer.first_token()
-        _begin_response(ex, result)
+        begin_response(ex, ex.state.openai_cache, result)
         activated = True
         for i, (_, data, emitted) in enumerate(chunks):
             if (fault == "overloaded_midstream" and i == cuts["after_start"]) or (
@@ -385,15 +390,15 @@ async def _stream(
                 yield data_only(dumps(_MIDSTREAM_ERROR))
                 return
             if fault == "reset_midstream" and i == cuts["mid"]:
-                _settle(ex, model, result, reply.output_tokens)
+                settle(ex, model, result, reply.output_tokens)
                 note = "connection reset"
                 raise ConnectionReset(ex.request_id)
             if fault == "eof_early" and i == cuts["late"]:
-                _settle(ex, model, result, reply.output_tokens)
+                settle(ex, model, result, reply.output_tokens)
                 return
             await pacer.tokens_emitted(emitted)
             yield data
-        _settle(ex, model, result, reply.output_tokens)
+        settle(ex, model, result, reply.output_tokens)
     except asyncio.CancelledError:
         note = "client disconnected"
         raise
@@ -441,7 +446,7 @@ async def _plain(
     ex: Exchange, model: ModelInfo, result: CacheResult, reply: ar.Reply, headers: dict[str, str]
 ) -> Response:
     fault = ex.fault_name
-    pacer = _pacer(ex, model, result)
+    pacer = make_pacer(ex, model, result)
     await pacer.first_token()
     if fault in ("overloaded_midstream", "error_after_partial", "garbage", "stall"):
         ex.state.openai_cache.abandon(result.ticket)
@@ -454,11 +459,11 @@ async def _plain(
             return Response(b"", media_type="application/json", headers=headers)
         ex.finish(500)
         return openai_error(500, "server_error", _MIDSTREAM_MESSAGE, ex.request_id)
-    _begin_response(ex, result)
+    begin_response(ex, ex.state.openai_cache, result)
     await pacer.tokens_emitted(reply.output_tokens)
     usage = usage_json(ex, model, result, reply.output_tokens)
     payload = dumps(completion_json(ex, reply, usage)).encode()
-    _settle(ex, model, result, reply.output_tokens)
+    settle(ex, model, result, reply.output_tokens)
     ex.finish(200, usage, "connection reset" if fault == "reset_midstream" else None)
     if fault == "eof_early":
         return Response(

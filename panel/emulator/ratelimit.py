@@ -137,6 +137,7 @@ def anthropic_headers(verdict: Verdict) -> dict[str, str]:
         h["anthropic-ratelimit-tokens-reset"] = _rfc3339_in(reset)
     if not verdict.allowed:
         h["retry-after"] = str(verdict.retry_after_s)
+        h["x-should-retry"] = "true"
     return h
 
 
@@ -159,4 +160,20 @@ def openai_headers(verdict: Verdict) -> dict[str, str]:
             h[f"x-ratelimit-reset-{suffix}"] = _duration(reset)
     if not verdict.allowed:
         h["retry-after"] = str(verdict.retry_after_s)
+        h["x-should-retry"] = "true"
     return h
+
+
+# What a real account's headers say on a success when no limits are configured (tier-4-like
+# figures from the recorded responses), so clients that read them always find them.
+NOMINAL = {"requests": 4000, "input_tokens": 2_000_000, "output_tokens": 400_000}
+
+
+def nominal_anthropic_headers() -> dict[str, str]:
+    snapshot = {dim: (limit, limit - (dim == "requests"), 60.0) for dim, limit in NOMINAL.items()}
+    return anthropic_headers(Verdict(True, 0, snapshot))
+
+
+def nominal_openai_headers() -> dict[str, str]:
+    snapshot = {dim: (limit, limit - (dim == "requests"), 0.012) for dim, limit in NOMINAL.items()}
+    return openai_headers(Verdict(True, 0, snapshot))

@@ -18,7 +18,7 @@ import asyncio
 import os
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -204,6 +204,7 @@ class _PanelRun:
         self.spent = 0.0
         self.stop_reason: str | None = None
         self.fatal: UpstreamError | None = None
+        self.fatal_result: PairResult | None = None
         self.results: list[PairResult] = []
         self.requested = 0
         self.breakpoints: dict[str, frozenset[Literal["house", "persona"]]] = {}
@@ -338,10 +339,13 @@ class _PanelRun:
         )
         if self.fatal is not None and self.fatal.error_class is ErrorClass.AUTH:
             var = _KEY_VARS.get(self.spec.provider, "the provider's API key variable")
+            # The record of this invocation names the pair that met the auth failure as failed
+            # (auth); on disk it stays pending, so --resume runs it once the key is fixed.
+            seen = [self.fatal_result] if self.fatal_result is not None else []
             raise RunStoppedError(
                 f"{self.provider.name} rejected the API key ({self.fatal.status}): check {var}. "
                 f"Run {store.run_id} stopped; finish it with --resume {store.run_id}",
-                outcome,
+                replace(outcome, results=[*self.results, *seen]),
             )
         return outcome
 
@@ -489,6 +493,8 @@ class _PanelRun:
         except UpstreamError as exc:
             if exc.error_class in RUN_FATAL:
                 self.stop_reason = exc.message
+                if self.fatal is None:  # what this invocation saw, for the stopped record
+                    self.fatal_result = self._result(pair, state, error=exc)
                 self.fatal = exc
                 return False
             self.finish_pair(pair, state, cache, error=exc)

@@ -65,6 +65,10 @@ def test_json_run_stopped_on_auth_still_prints_its_record(
     assert proc.returncode == 2
     out = _run_json(proc)
     assert out["status"] == "failed" and out["pending"]
+    # The pair that met the 401 is named with its class; on disk it stays pending (resumable).
+    assert [(r["status"], r["error_class"]) for r in out["results"]] == [("failed", "auth")]
+    run_dir = tmp_path / out["run_dir"]
+    assert not (run_dir / "results.jsonl").read_text().strip()
     assert proc.stderr.strip().count("\n") == 0 and "OPENAI_API_KEY" in proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -114,3 +118,18 @@ def test_verdicts_from_the_emulator_are_synthetic_whichever_provider_reached_it(
     assert json.loads((run_dir / "run.json").read_text())["synthetic"] is True
     lines = (run_dir / "results.jsonl").read_text().splitlines()
     assert [json.loads(ln)["synthetic"] for ln in lines] == [True]
+
+
+def test_batch_takes_base_url_too(tmp_path: Path, emulator: EmulatorHandle) -> None:
+    write_tool(tmp_path / "tools", "Batchurlprobe")
+    (tmp_path / "batch.yaml").write_text(
+        "tools:\n  - tools/*.yaml\npersonas: [skeptic]\nmodel: emulator:claude-sonnet-5\n",
+        encoding="utf-8",
+    )
+    proc = panel(
+        "batch", "batch.yaml", "--model", "compatible:gpt-5.6-luna",
+        "--base-url", emulator.openai_base_url, "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert _run_json(proc)["ok"] == 1
+    assert any("Batchurlprobe" in str(r["body"]) for r in emulator.requests())
