@@ -68,6 +68,7 @@ def test_openai_provider_against_a_running_emulator_uses_responses_for_astra(
     code, out, err = _run_json(args, env)
     assert code == 0, err
     assert [r["status"] for r in out["results"]] == ["ok"] * 4
+    assert out["synthetic"] is True  # the emulator said so (x-panel-emulator), not the prefix
     assert _paths(emulator) == ["/v1/responses"] * 4
     code, again, err = _run_json([*args, "--no-cache"], env)
     assert code == 0, err
@@ -144,6 +145,7 @@ def test_panel_run_against_panel_emulator_with_openai_base_url(tmp_path: Path) -
             assert done.returncode == 0, done.stderr
             runs.append(json.loads(done.stdout))
         assert all([r["status"] for r in run["results"]] == ["ok"] * 4 for run in runs)
+        assert all(run["synthetic"] is True for run in runs)
         assert all(r["usage"]["cache_read_tokens"] > 0 for r in runs[1]["results"])
         assert runs[1]["cost"]["usd"] < runs[0]["cost"]["usd"]
         paths = [r["path"] for r in httpx2.get(url + "/emulator/requests").json()]
