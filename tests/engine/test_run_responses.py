@@ -16,6 +16,9 @@ from typer.testing import CliRunner
 from panel.cli import app
 from panel.emulator.runner import EmulatorHandle
 from panel.errors import ConfigError
+from panel.inputs.tools import load_tools
+from panel.providers.select import EmulatorSettings
+from panel.run.engine import RunOptions, run_panel
 
 TOOL = Path(__file__).resolve().parents[2] / "examples" / "tools" / "openrouter-model-fusion.yaml"
 
@@ -153,3 +156,30 @@ def test_panel_run_against_panel_emulator_with_openai_base_url(tmp_path: Path) -
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+async def test_cache_waves_on_the_responses_wire(tmp_path: Path, emulator_factory: Any) -> None:
+    """With real latency, every request after the first reads the house block: StreamStarted
+    (after response.created) releases the next wave only once the leader's output began."""
+    handle = emulator_factory(latency_scale=0.05)
+    tools = load_tools(sorted(TOOL.parent.glob("*.yaml"))[:3]).tools
+    out = await run_panel(
+        tools,
+        RunOptions(
+            model="emulator:gpt-6-astra",
+            runs_dir=tmp_path,
+            use_result_cache=False,
+            concurrency=12,
+            emulator=EmulatorSettings(url=handle.base_url),
+        ),
+    )
+    stats = out.manifest.cache_stats
+    assert stats is not None and stats.requests == 12
+    assert stats.requests_reading_cache == 11
+    plan = out.manifest.cache_plan
+    assert plan is not None and plan.segments[0].name == "tools+house"
+    house = plan.segments[0].tokens
+    readers = [r for r in out.results if r.usage and r.usage.cache_read_tokens >= house]
+    assert len(readers) == 11
+    # Each persona's block is written once and read by its two followers.
+    assert sum(1 for r in out.results if r.usage and r.usage.cache_read_tokens > house) == 8
