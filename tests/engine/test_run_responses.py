@@ -183,3 +183,15 @@ async def test_cache_waves_on_the_responses_wire(tmp_path: Path, emulator_factor
     assert len(readers) == 11
     # Each persona's block is written once and read by its two followers.
     assert sum(1 for r in out.results if r.usage and r.usage.cache_read_tokens > house) == 8
+
+
+def test_base_url_points_the_responses_wire_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: EmulatorHandle
+) -> None:
+    for var in ("PANEL_EMULATOR_URL", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    args = [str(TOOL), "--model", "openai:gpt-6-astra", "--personas", "builder"]
+    args += ["--base-url", emulator.openai_base_url, "--runs-dir", str(tmp_path / "runs")]
+    code, out, err = _run_json(args, {"OPENAI_API_KEY": "sk-test-not-real"})
+    assert code == 0 and out["results"][0]["status"] == "ok", err
+    assert _paths(emulator) == ["/v1/responses"]
