@@ -47,47 +47,13 @@ from panel.emulator.promptcache import (
     _Ticket,
 )
 from panel.emulator.ratelimit import openai_headers
+from panel.emulator.responses_shape import check_responses
 from panel.emulator.sse import SSE_HEADERS, ConnectionReset, derived_id, dumps, event, openai_error
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.cacheblocks import CacheBlock, responses_blocks, responses_breakpoints
 
 RESPONSES_TTL_S = 1800.0  # `prompt_cache_options.ttl: "30m"`, the only value
 MIN_OUTPUT_TOKENS = 16
-KNOWN_FIELDS = frozenset(
-    {
-        "background",
-        "context_management",
-        "conversation",
-        "include",
-        "input",
-        "instructions",
-        "max_output_tokens",
-        "max_tool_calls",
-        "metadata",
-        "model",
-        "moderation",
-        "parallel_tool_calls",
-        "previous_response_id",
-        "prompt",
-        "prompt_cache_key",
-        "prompt_cache_options",
-        "prompt_cache_retention",
-        "reasoning",
-        "safety_identifier",
-        "service_tier",
-        "store",
-        "stream",
-        "stream_options",
-        "temperature",
-        "text",
-        "tool_choice",
-        "tools",
-        "top_logprobs",
-        "top_p",
-        "truncation",
-        "user",
-    }
-)
 _OVERLOADED_EVENT = {
     "type": "error",
     "code": "server_is_overloaded",
@@ -112,13 +78,7 @@ def _bad(message: str, param: str | None = None, code: str | None = None) -> Bad
 
 def validate(body: dict[str, Any]) -> ModelInfo:
     """The model the request names, or BadRequest shaped like the real API's answer."""
-    for name in body:
-        if name not in KNOWN_FIELDS:
-            raise _bad(f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
-    if "model" not in body:
-        raise _bad(
-            "Missing required parameter: 'model'.", param="model", code="missing_required_parameter"
-        )
+    check_responses(body)  # types and unknown fields first, as the real API checks them
     model = model_info(str(body["model"]))
     if model is None or model.provider != "openai" or not model.takes("responses"):
         raise _bad(
@@ -762,7 +722,6 @@ async def _plain(
 
 
 __all__ = [
-    "KNOWN_FIELDS",
     "account",
     "build_reply",
     "create_response",

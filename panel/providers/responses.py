@@ -39,6 +39,7 @@ from panel.providers.base import (
     StreamEvent,
     StreamStarted,
     VerdictRequest,
+    from_emulator,
 )
 from panel.providers.classify import (
     classify_exception,
@@ -165,6 +166,8 @@ class ResponsesProvider:
         except Exception as exc:
             raise classify_exception(exc, provider=self.name) from None
         headers = stream.response.headers
+        # Whichever provider reached panel's emulator, what it wrote is synthetic.
+        self.synthetic = self.synthetic or from_emulator(headers)
         request_id = headers.get("x-request-id") or headers.get("request-id")
         await require_event_stream(stream, self.name, request_id)
         reader = EventReader(self.name)

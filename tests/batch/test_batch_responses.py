@@ -81,3 +81,18 @@ def test_result_lines_are_read_with_the_streaming_rules() -> None:
     assert none.error.usage is not None
     failed = _item({"status": "failed", "error": {"code": "server_error", "message": "x"}})
     assert failed.error is not None and failed.error.error_class.value == "server_error"
+
+
+async def test_responses_batch_under_faults_ends_complete_and_costs_what_was_billed(
+    workspace: Callable[..., LoadedManifest], emulator: EmulatorHandle
+) -> None:
+    loaded = workspace(8)
+    emulator.configure(faults="overloaded=0.1,max_tokens=0.1,invalid_json=0.05", seed=5)
+    s = await run_batch(loaded, settings_for(loaded, emulator, via="batch-api", model=MODEL))
+    assert s.status == "complete" and not s.pending and s.ok + s.failed == 32
+    assert s.ok >= 24
+    faults = emulator.stats()["by_fault"]
+    assert faults.get("max_tokens", 0) + faults.get("overloaded", 0) > 0
+    results = RunStore.open(s.run_dir.parent, s.run_id).results()
+    assert all(r.status in ("ok", "failed") for r in results.values())
+    assert s.cost.known and s.cost.usd == pytest.approx(emulator.stats()["billed_usd"], rel=1e-6)

@@ -16,6 +16,9 @@ from typer.testing import CliRunner
 from panel.cli import app
 from panel.emulator.runner import EmulatorHandle
 from panel.errors import ConfigError
+from panel.inputs.tools import load_tools
+from panel.providers.select import EmulatorSettings
+from panel.run.engine import RunOptions, run_panel
 
 TOOL = Path(__file__).resolve().parents[2] / "examples" / "tools" / "openrouter-model-fusion.yaml"
 
@@ -68,6 +71,7 @@ def test_openai_provider_against_a_running_emulator_uses_responses_for_astra(
     code, out, err = _run_json(args, env)
     assert code == 0, err
     assert [r["status"] for r in out["results"]] == ["ok"] * 4
+    assert out["synthetic"] is True  # the emulator said so (x-panel-emulator), not the prefix
     assert _paths(emulator) == ["/v1/responses"] * 4
     code, again, err = _run_json([*args, "--no-cache"], env)
     assert code == 0, err
@@ -144,6 +148,7 @@ def test_panel_run_against_panel_emulator_with_openai_base_url(tmp_path: Path) -
             assert done.returncode == 0, done.stderr
             runs.append(json.loads(done.stdout))
         assert all([r["status"] for r in run["results"]] == ["ok"] * 4 for run in runs)
+        assert all(run["synthetic"] is True for run in runs)
         assert all(r["usage"]["cache_read_tokens"] > 0 for r in runs[1]["results"])
         assert runs[1]["cost"]["usd"] < runs[0]["cost"]["usd"]
         paths = [r["path"] for r in httpx2.get(url + "/emulator/requests").json()]
@@ -151,3 +156,42 @@ def test_panel_run_against_panel_emulator_with_openai_base_url(tmp_path: Path) -
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+async def test_cache_waves_on_the_responses_wire(tmp_path: Path, emulator_factory: Any) -> None:
+    """With real latency, every request after the first reads the house block: StreamStarted
+    (after response.created) releases the next wave only once the leader's output began."""
+    handle = emulator_factory(latency_scale=0.05)
+    tools = load_tools(sorted(TOOL.parent.glob("*.yaml"))[:3]).tools
+    out = await run_panel(
+        tools,
+        RunOptions(
+            model="emulator:gpt-6-astra",
+            runs_dir=tmp_path,
+            use_result_cache=False,
+            concurrency=12,
+            emulator=EmulatorSettings(url=handle.base_url),
+        ),
+    )
+    stats = out.manifest.cache_stats
+    assert stats is not None and stats.requests == 12
+    assert stats.requests_reading_cache == 11
+    plan = out.manifest.cache_plan
+    assert plan is not None and plan.segments[0].name == "tools+house"
+    house = plan.segments[0].tokens
+    readers = [r for r in out.results if r.usage and r.usage.cache_read_tokens >= house]
+    assert len(readers) == 11
+    # Each persona's block is written once and read by its two followers.
+    assert sum(1 for r in out.results if r.usage and r.usage.cache_read_tokens > house) == 8
+
+
+def test_base_url_points_the_responses_wire_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: EmulatorHandle
+) -> None:
+    for var in ("PANEL_EMULATOR_URL", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    args = [str(TOOL), "--model", "openai:gpt-6-astra", "--personas", "builder"]
+    args += ["--base-url", emulator.openai_base_url, "--runs-dir", str(tmp_path / "runs")]
+    code, out, err = _run_json(args, {"OPENAI_API_KEY": "sk-test-not-real"})
+    assert code == 0 and out["results"][0]["status"] == "ok", err
+    assert _paths(emulator) == ["/v1/responses"]

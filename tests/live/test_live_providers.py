@@ -22,6 +22,7 @@ CASES = [
     ("anthropic:claude-sonnet-5", "ANTHROPIC_API_KEY"),
     ("anthropic:claude-opus-5-5", "ANTHROPIC_API_KEY"),  # no forced tool choice on 5.5
     ("openai:gpt-5.6-luna", "OPENAI_API_KEY"),
+    ("openai:gpt-6-astra", "OPENAI_API_KEY"),  # the Responses API: its only tool-call wire
     ("openrouter:anthropic/claude-sonnet-5", "OPENROUTER_API_KEY"),
 ]
 
