@@ -69,7 +69,8 @@ def test_json_run_stopped_on_auth_still_prints_its_record(
     assert [(r["status"], r["error_class"]) for r in out["results"]] == [("failed", "auth")]
     run_dir = tmp_path / out["run_dir"]
     assert not (run_dir / "results.jsonl").read_text().strip()
-    assert proc.stderr.strip().count("\n") == 0 and "OPENAI_API_KEY" in proc.stderr
+    errors = [line for line in proc.stderr.strip().splitlines() if "started:" not in line]
+    assert len(errors) == 1 and "OPENAI_API_KEY" in errors[0]  # one error line (and the start line)
     assert "Traceback" not in proc.stderr
 
 

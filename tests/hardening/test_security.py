@@ -300,10 +300,11 @@ def test_paths_from_tool_names_stay_inside_runs_and_site(
     ]
     code, text = _invoke([*compare, "--model", "emulator:claude-sonnet-5"], env)
     assert code == 0, text
+    # compare runs the whole panel, so its records are in the newest run
     code, text = _invoke(
         [
             "publish",
-            run_id,
+            _latest(runs),
             "--site",
             str(site),
             "--runs-dir",
