@@ -85,10 +85,15 @@ class CacheAwareScheduler:
             return self._ready.popleft()
 
     async def drop_rest(self) -> list[PairId]:
-        """Stop handing out pairs (budget, spend cap, pause); return those never taken."""
+        """Stop handing out pairs (budget, spend cap, pause); return those never taken.
+
+        Every worker calls this when the run stops launching: each pair is returned once, to
+        the first caller, so the run's pending list names every pair exactly once.
+        """
         async with self._cond:
             taken = set(self._released) - set(self._ready)
             rest = [p for g in self._groups.values() for p in g if p not in taken]
+            self._released.update(rest)  # dropped: never handed out again, never returned again
             self._ready.clear()
             self._waiting = 0
             self._cond.notify_all()

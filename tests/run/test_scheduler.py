@@ -52,6 +52,8 @@ async def test_drop_rest_returns_every_pair_never_taken() -> None:
     rest = await s.drop_rest()
     assert sorted(rest) == sorted(p for p in PAIRS if p != ("a", "x"))
     assert await s.next() is None
+    # Every worker calls drop_rest when the run stops: the pairs go to the first caller only.
+    assert await s.drop_rest() == []
 
 
 async def test_the_limit_halves_on_a_rate_limit_and_grows_back_by_one_per_success() -> None:
