@@ -102,6 +102,8 @@ def run(
         ttl = ttl if _given(ctx, "ttl") else str(took.get("cache_ttl") or ttl)
         thinking = thinking if _given(ctx, "thinking") else bool(took.get("thinking", thinking))
         seed = seed if _given(ctx, "seed") else int(took.get("emulator_seed") or seed)
+        if not _given(ctx, "no_cache") and took.get("result_cache") is False:
+            no_cache = True  # the run was asked without the result cache: it stays so
         if not _given(ctx, "behaviour") and took.get("emulator_behaviour"):
             behaviour = str(took["emulator_behaviour"])
     if not tool_files:

@@ -265,7 +265,14 @@ class _PanelRun:
             model=str(self.spec),
             provider=self.provider.name,
             synthetic=self.provider.synthetic,
-            settings={**self.settings, "concurrency": o.concurrency, **o.labels},
+            # Recorded but not part of the pair key: how the run was driven. A resume keeps
+            # the run's choice of the result cache (a --no-cache run stays uncached).
+            settings={
+                **self.settings,
+                "concurrency": o.concurrency,
+                "result_cache": o.use_result_cache,
+                **o.labels,
+            },
             inputs=self.inputs,
             pairs_total=pairs_total,
             usage=Usage(),

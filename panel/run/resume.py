@@ -19,7 +19,14 @@ from panel.runformat import Inputs, RunManifest
 from panel.store.runs import RunStore
 
 # The settings a resume takes from the manifest when the command line does not give them.
-RESUMED_SETTINGS = ("max_tokens", "thinking", "cache_ttl", "emulator_seed", "emulator_behaviour")
+RESUMED_SETTINGS = (
+    "max_tokens",
+    "thinking",
+    "cache_ttl",
+    "emulator_seed",
+    "emulator_behaviour",
+    "result_cache",
+)
 Setting = str | int | float | bool | None
 
 

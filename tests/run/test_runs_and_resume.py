@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -149,3 +150,19 @@ def test_retry_failed_re_asks_only_the_failed_pairs(workspace: Path) -> None:
     assert len(aside) == 1 and '"failed"' in aside[0]
     code, out = cli("run", "tools", "--retry-failed")
     assert code == 2 and "use it with --resume" in out
+
+
+def test_a_run_asked_without_the_result_cache_resumes_without_it(workspace: Path) -> None:
+    code, out = cli("run", "tools", "-p", "skeptic", "--seed", "2")  # fills the result cache
+    assert code == 0, out
+    code, out = cli("run", "tools", "-p", "skeptic", "--seed", "2", "--no-cache", "--budget", "0")
+    assert code == 1, out  # the budget stopped it before any pair
+    run_id = re.search(r"run (\S+) started", out)[1]  # type: ignore[index]  # printed at start
+    manifest = RunStore.open(workspace / "runs", run_id).manifest()
+    assert manifest.settings["result_cache"] is False
+    code, out = cli("run", "--resume", run_id)
+    assert code == 0, out
+    results = list(RunStore.open(workspace / "runs", run_id).iter_results())
+    # Asked again, as the run was asked: nothing taken from the cache the first run filled.
+    assert len(results) == 3 and not any(r.reused for r in results)
+    assert all(r.attempts >= 1 for r in results)
