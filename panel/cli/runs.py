@@ -30,14 +30,23 @@ def runs_cmd(
     if not rows:
         typer.echo(f"no runs in {runs_dir}")
         return
-    typer.echo(f"{'RUN':<24} {'WHEN (UTC)':<19} {'MODEL':<30} {'PAIRS':<16} {'STATUS':<9} COST")
+    table = [("RUN", "WHEN (UTC)", "MODEL", "PAIRS", "STATUS", "COST")]
     for r in rows:
-        when = r.created_at[:19].replace("T", " ")
-        model = r.model + (" (synthetic)" if r.synthetic else "")
-        pairs = f"{r.tools}×{r.personas} {r.results}/{r.pairs_total}"
-        cost = f"${r.cost_usd:.4f}" + ("" if r.cost_known else "?")
-        line = f"{r.run_id:<24} {when:<19} {model:<30} {pairs:<16} {r.status:<9} {cost}"
-        typer.echo(terminal_safe(line))
+        table.append(
+            (
+                r.run_id,
+                r.created_at[:19].replace("T", " "),
+                r.model + (" (synthetic)" if r.synthetic else ""),
+                f"{r.tools}×{r.personas} {r.results}/{r.pairs_total}",
+                r.status,
+                f"${r.cost_usd:.4f}" + ("" if r.cost_known else "?"),
+            )
+        )
+    # Columns as wide as their widest cell, so a long model name never shifts the rest.
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        typer.echo(terminal_safe("  ".join([*cells, row[-1]])))
 
 
 def register(app: typer.Typer) -> None:
