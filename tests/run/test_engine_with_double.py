@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from conftest import run_options, verdict_for
+from double_helpers import run_options, verdict_for
 
 from panel.errors import ErrorClass, UpstreamError
 from panel.inputs.tools import LoadedTool
