@@ -140,9 +140,9 @@ def test_lint_finds_every_planted_problem_and_nothing_else(
     for (slug, persona), _ in plans.items():
         if roles[persona] == "tool":
             by_tool[slug].append(persona)
-    similar = {(f.tool, tuple(p.persona for p in f.pairs)) for f in report.run
+    similar = {(f.tool, frozenset(p.persona for p in f.pairs)) for f in report.run
                if f.check == "similar_quotes"}  # fmt: skip
-    assert similar == {(slug, tuple(ps)) for slug, ps in by_tool.items()}
+    assert similar == {(slug, frozenset(ps)) for slug, ps in by_tool.items()}
     templates = {(f.persona, frozenset(p.tool for p in f.pairs)) for f in report.run
                  if f.check == "repeated_quote"}  # fmt: skip
     all_tools = frozenset(slug for slug, _ in plans)
