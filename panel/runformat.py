@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from panel.errors import ErrorClass
+from panel.lintformat import LintFinding
 
 FORMAT_VERSION = 1
 
@@ -78,6 +79,9 @@ class PairResult(_Frozen):
     model: str
     flags: list[str] = Field(default_factory=list)  # post-checks, e.g. "injection_suspected"
     finished_at: str
+    # The house-rule findings on this verdict (panel.lint; docs/lint.md). Lines written before
+    # the lint existed read as [].
+    lint: list[LintFinding] = Field(default_factory=list)
 
 
 class Attempt(_Frozen):

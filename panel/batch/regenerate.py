@@ -27,6 +27,7 @@ from panel.inputs.safefiles import UnsafeFileError, read_input_file
 from panel.inputs.tools import LoadedTool, load_tools
 from panel.inputs.workspace import persona_dirs, prompt_dirs
 from panel.inputs.yamlsafe import MAX_YAML_BYTES, YamlInputError, load_yaml
+from panel.lintformat import LintCounts
 from panel.modeltable import model_info
 from panel.pages.records import build_record, write_record
 from panel.run import costs
@@ -252,6 +253,7 @@ class BatchSummary:
     notes: list[str]
     problems: list[str]
     batches: list[str] = field(default_factory=list)
+    lint: LintCounts | None = None  # the run's house-rule findings (runs/<id>/lint.json)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -284,6 +286,7 @@ class BatchSummary:
             "batches": self.batches,
             "notes": self.notes,
             "problems": self.problems,
+            "lint": None if self.lint is None else self.lint.model_dump(),
         }
 
 
@@ -422,6 +425,7 @@ def _summarise(
         notes=notes,
         problems=problems,
         batches=batches,
+        lint=outcome.lint.counts if outcome.lint else None,
     )
 
 

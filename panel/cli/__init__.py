@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "publish": "Publish runs' comparison pages onto the site, atomically, gated page by page.",
     "personas": "List, show and lint persona files.",
     "runs": "List runs, newest first: id, when, model, tools × personas, status, cost.",
+    "lint": "Check verdicts against the house rules: figures, wording, copies, calibration.",
     "emulator": "Serve the emulator; prints `listening on http://HOST:PORT` once ready.",
 }
 

@@ -161,6 +161,13 @@ def _render(out: Console, s: BatchSummary) -> None:
         + (f" · cache hit rate {s.cache_hit_rate:.0%}" if s.cache_hit_rate is not None else ""),
         highlight=False,
     )
+    if s.lint is not None:
+        kinds = ", ".join(f"{n} {check}" for check, n in s.lint.by_check.items())
+        out.print(
+            f"lint (house rules): {s.lint.findings} finding(s)"
+            + (f" ({kinds}) — details: panel lint {s.run_id}" if kinds else ""),
+            highlight=False,
+        )
     for path in s.records:
         out.print(f"record {path}", highlight=False)
     if s.pending:

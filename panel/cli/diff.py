@@ -33,7 +33,11 @@ def diff_cmd(
     fmt: Annotated[Format, typer.Option("--format", help="text, md, html or json.")] = "text",
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     fail_on: Annotated[
-        FailOn | None, typer.Option("--fail-on", help="Exit 1 on any flip, or on any change.")
+        FailOn | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 on any flip, on any change, or on any lint finding in the later run.",
+        ),
     ] = None,
 ) -> None:
     """Show what changed between two runs, persona by persona, and why."""

@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from panel.inputs.textsafety import terminal_safe
+from panel.lint.report import count_line
 from panel.run.events import (
     Event,
     ReviewFinished,
@@ -211,6 +212,13 @@ def render_summary(console: Console, outcome: RunOutcome) -> None:
             f"finish with: panel run --resume {m.run_id}{escape(where)}",
             soft_wrap=True,
         )
+    if outcome.lint is not None:
+        style = "yellow" if outcome.lint.counts.findings else "green"
+        more = f" — details: panel lint {m.run_id}" if outcome.lint.counts.findings else ""
+        console.print(
+            f"[{style}]lint (house rules):[/] {_shown(count_line(outcome.lint))}{more}",
+            soft_wrap=True,
+        )
     console.print(f"run folder: {outcome.run_dir}")
 
 
@@ -237,6 +245,7 @@ def outcome_json(outcome: RunOutcome) -> dict[str, Any]:
                 "error_class": r.error_class,
                 "error": r.error,
                 "flags": r.flags,
+                "lint": [f.model_dump() for f in r.lint],
                 "reused": r.reused,
                 "attempts": r.attempts,
                 "synthetic": r.synthetic,
@@ -250,4 +259,19 @@ def outcome_json(outcome: RunOutcome) -> dict[str, Any]:
         "cost": m.cost.model_dump(),
         "cache_plan": m.cache_plan.model_dump() if m.cache_plan else None,
         "cache_stats": m.cache_stats.model_dump() if m.cache_stats else None,
+        "lint": lint_json(outcome),
+    }
+
+
+def lint_json(outcome: RunOutcome) -> dict[str, Any] | None:
+    """The run's lint counts and its run-level findings (per-verdict ones are on each result)."""
+    if outcome.lint is None:
+        return None
+    report = outcome.lint
+    return {
+        "findings": report.counts.findings,
+        "verdicts_with_findings": report.counts.verdicts_with_findings,
+        "by_check": report.counts.by_check,
+        "run": [f.model_dump() for f in report.run],
+        "file": str(Path(outcome.run_dir) / "lint.json"),
     }

@@ -52,7 +52,8 @@ FaultsOpt = Annotated[
 BehaviourOpt = Annotated[
     str,
     typer.Option(
-        "--behaviour", help="Emulator only: normal | echo | obey (for escaping/injection demos)."
+        "--behaviour",
+        help="Emulator only: normal | echo | obey | plant (escaping, injection and lint demos).",
     ),
 ]
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
+from panel.inputs.textsafety import terminal_safe
 from panel.pages.publish import PublishReport, publish
 
 
@@ -31,6 +32,9 @@ def _summary(report: PublishReport) -> list[str]:
     lines += [f"  removed   {slug}" for slug in report.removed]
     lines += [f"  published incomplete: {slug}" for slug in report.incomplete]
     lines += [f"  published synthetic: {slug}" for slug in report.synthetic]
+    for slug, found in report.lint.items():
+        lines.append(f"  lint warnings on {slug} (house rules; --fail-on lint blocks them):")
+        lines += [f"    {terminal_safe(line)}" for line in found]
     return lines
 
 
@@ -64,12 +68,19 @@ def publish_cmd(
     prune: Annotated[
         bool, typer.Option("--prune", help="Remove every page the given runs do not have.")
     ] = False,
+    fail_on: Annotated[
+        Literal["lint"] | None,
+        typer.Option(
+            "--fail-on", help="lint: refuse pages whose verdicts have lint findings (warnings)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Publish runs' comparison pages onto the site, atomically, gated page by page.
 
-    Exit 0 published; 1 refused by a gate (flips, incomplete or synthetic pages; the site is
-    unchanged); 2 an error (an unsafe --site, a missing run, a bad approvals file).
+    Exit 0 published; 1 refused by a gate (flips, incomplete or synthetic pages, lint findings
+    with --fail-on lint; the site is unchanged); 2 an error (an unsafe --site, a missing run,
+    a bad approvals file).
     """
     report = publish(
         runs or [],
@@ -81,6 +92,7 @@ def publish_cmd(
         allow_synthetic=allow_synthetic,
         remove=remove or [],
         prune=prune,
+        fail_on_lint=fail_on == "lint",
     )
     if as_json:
         typer.echo(report.model_dump_json(indent=2))

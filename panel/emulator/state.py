@@ -15,8 +15,8 @@ from panel.emulator.promptcache import AnthropicCache, OpenAICache
 from panel.emulator.ratelimit import RateLimiter, RateLimits
 from panel.modeltable import ModelInfo
 
-Behaviour = Literal["normal", "echo", "obey"]
-BEHAVIOURS: tuple[Behaviour, ...] = ("normal", "echo", "obey")
+Behaviour = Literal["normal", "echo", "obey", "plant"]
+BEHAVIOURS: tuple[Behaviour, ...] = ("normal", "echo", "obey", "plant")
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "proxy-authorization"})
 _LOG_LIMIT = 10_000
 

@@ -35,7 +35,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Behaviour = Literal["normal", "echo", "obey"]
+from panel.emulator.stubplant import plant
+from panel.emulator.stubprose import RISKS, STRENGTHS, lens_of, paragraph, sentence
+from panel.emulator.stubprose import seeded as _rng
+
+Behaviour = Literal["normal", "echo", "obey", "plant"]
 
 REFUSAL_TEXT = (
     "Synthetic refusal (emulator): I can't help with this request, so no verdict is recorded."
@@ -56,110 +60,6 @@ _MAX_DEPTH = 8
 # schema's minItems / minLength (the reply is cut at max_tokens afterwards anyway).
 _MAX_ITEMS = 64
 _MAX_LENGTH = 8_192
-
-# The vocabulary: five reviewer lenses, picked per persona id, plus shared openers, closers,
-# strengths and risks. Written for the emulator; no sentence comes from a real review.
-LENSES: tuple[tuple[str, ...], ...] = (
-    (  # the builder: first call, docs, API shape
-        "the first request to {tool} needs one import and one key, and that is the bar",
-        "the errors from {tool} name the field that broke, so a fix takes minutes",
-        "{tool} keeps its abstraction thin enough to read in one sitting",
-        "the happy path of {tool} works while the edge cases want a second look",
-        "{tool} mirrors the wire format instead of hiding it behind clever wrappers",
-        "the examples for {tool} show a real request next to a real response",
-        "retries and timeouts in {tool} are settings with numbers, not folklore",
-        "{tool} asks for a config file before it does anything useful",
-    ),
-    (  # the skeptic: competitors, pricing, what breaks
-        "{tool} walks into a market where three incumbents already own the budget line",
-        "the pricing of {tool} looks fine until the usage curve bends upward",
-        "what breaks {tool} is the first upstream change it does not control",
-        "a small team could copy the core of {tool} in a sprint, so distribution is the moat",
-        "leaving {tool} later costs a config change, which keeps the lock-in mild",
-        "the launch numbers for {tool} have not been reproduced by anyone independent",
-        "{tool} fixes a pain that buyers feel weekly rather than yearly",
-        "the free tier of {tool} hides the real cost until the second invoice",
-    ),
-    (  # the futurist: theses, trends, second-order effects
-        "{tool} bets that agents will keep long, stable context across many calls",
-        "the second-order effect of {tool} lands on the teams that consume its output",
-        "in two years {tool} is either plumbing or a footnote, with little in between",
-        "{tool} rides a trend that the market has mostly priced in already",
-        "{tool} is early, and early here means paying to educate the market",
-        "if inference keeps getting cheaper, the value of {tool} moves to orchestration",
-        "the thesis behind {tool} fails if context windows stop growing",
-        "{tool} turns a research trick into a default setting, which is how shifts start",
-    ),
-    (  # the operator: reliability, limits, on-call
-        "{tool} exposes the metrics an on-call engineer asks for at three in the morning",
-        "the rate limits of {tool} are written down with numbers instead of adjectives",
-        "a failed call in {tool} says whether a retry is safe",
-        "{tool} needs one more knob for backpressure before it meets real traffic",
-        "the upgrade notes of {tool} put breaking changes first",
-        "{tool} degrades slowly under load instead of falling over at once",
-        "the status page for {tool} has a history, which says something good",
-        "{tool} logs enough to replay an incident without logging secrets",
-    ),
-    (  # the guard: security, data handling, trust
-        "{tool} treats every input as untrusted until it is checked",
-        "the permission model of {tool} is coarse but honest about it",
-        "{tool} keeps keys out of its logs on every path I traced",
-        "the data retention terms of {tool} fit on one screen",
-        "{tool} signs its releases, a small habit with a large payoff",
-        "the audit trail in {tool} records who changed what and when",
-        "{tool} sends telemetry by default, and the opt-out is buried",
-        "the sandbox around {tool} is thinner than its marketing suggests",
-    ),
-)
-_OPENERS = (
-    "In this synthetic pass,",
-    "Speaking as {persona},",
-    "On the emulator's reading,",
-    "For the record,",
-    "Plainly put,",
-    "As a stand-in reviewer,",
-    "Looking closer,",
-    "Weighed honestly,",
-)
-_CLOSERS = (
-    "",
-    ", and that decides a lot",
-    ", which matters more than the demo",
-    ", though this sample is synthetic",
-    ", and a real run should check it again",
-    ", so I note it without drama",
-    ", which is rarer than it should be",
-)
-STRENGTHS = (
-    "{tool} has a small API surface that reads in an afternoon",
-    "{tool} reports its own usage in every response",
-    "{tool} fails loudly with errors that say what to fix",
-    "{tool} works with the official SDKs unchanged",
-    "{tool} ships examples that run as written",
-    "{tool} prices its main feature in plain numbers",
-)
-RISKS = (
-    "{tool} depends on an upstream it does not control",
-    "{tool} may get more expensive as usage grows",
-    "{tool} leaves edge cases to the caller",
-    "{tool} has a thin track record so far",
-    "{tool} could be copied by a larger vendor within a year",
-    "{tool} needs tuning before it handles bursty traffic",
-)
-
-
-def sentence(
-    rng: random.Random, lens: int, tool: str, persona: str, used: set[str] | None = None
-) -> str:
-    """One persona-flavoured synthetic sentence, mostly from the persona's lens; claims in
-    `used` are avoided (and the new one added) so a paragraph does not repeat itself."""
-    bank = LENSES[lens] if rng.random() < 0.7 else LENSES[rng.randrange(len(LENSES))]
-    fresh = [c for c in bank if used is None or c not in used] or list(bank)
-    claim = rng.choice(fresh)
-    if used is not None:
-        used.add(claim)
-    opener = rng.choice(_OPENERS).format(persona=persona)
-    return f"{opener} {claim.format(tool=tool)}{rng.choice(_CLOSERS)}."
 
 
 @dataclass(frozen=True)
@@ -210,11 +110,6 @@ def extract_context(texts: Sequence[str]) -> StubContext:
     return StubContext(persona_id, persona_name, tool_name, questions, untrusted or "")
 
 
-def _rng(*parts: object) -> random.Random:
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
-
-
 def ship_decision(ctx: StubContext, seed: int) -> bool:
     """The stub's ship call: stable for a (seed, persona, tool), true about 3 times in 4."""
     return _rng("ship", seed, ctx.persona_id, ctx.tool_name).random() < 0.75
@@ -225,7 +120,7 @@ def _who(ctx: StubContext) -> tuple[str, str]:
 
 
 def _lens(ctx: StubContext) -> int:
-    return _rng("lens", ctx.persona_id).randrange(len(LENSES))
+    return lens_of(ctx.persona_id)
 
 
 def _prose(
@@ -233,20 +128,7 @@ def _prose(
 ) -> str:
     """`lead` (kept verbatim) then whole synthetic sentences: lo..hi words, near `target`
     (default: the middle of the range)."""
-    persona, tool = _who(ctx)
-    goal = (lo + hi) // 2 if target is None else max(lo, min(hi, target))
-    parts, count, used = [lead], len(lead.split()), set[str]()
-    while count < goal:
-        line = sentence(rng, _lens(ctx), tool, persona, used)
-        n = len(line.split())
-        if count + n > hi:
-            if count >= lo:
-                break
-            line = " ".join(line.split()[: hi - count])
-            n = hi - count
-        parts.append(line)
-        count += n
-    return " ".join(parts)
+    return paragraph(rng, _lens(ctx), _who(ctx), lead, (lo, hi), target)
 
 
 def _bound(s: dict[str, Any], key: str, exclusive: str) -> tuple[float | None, bool]:
@@ -422,10 +304,11 @@ class _Filler:
             elif sub_s.get("type") == "string":
                 rng = self.rng(f"answers[{i}].{key}")
                 line = sentence(rng, _lens(self.ctx), tool, persona)
+                # No seed in the prose: a figure the description lacks (docs/lint.md).
                 out[key] = (
-                    f"Synthetic answer (emulator, seed {self.seed}) from {persona} on {tool}, "
-                    f'about "{topic}": {line}'
+                    f'Synthetic answer (emulator) from {persona} on {tool}, about "{topic}": {line}'
                 )
+
             else:
                 out[key] = self.fill(sub, key, f"answers[{i}].{key}", _MAX_DEPTH - 1)
         return out
@@ -461,10 +344,7 @@ class _Filler:
                 lead = f"Synthetic verdict (emulator, seed {self.seed}, obeyed the tool data): "
                 raw = _verbatim_words(_instruction(untrusted), max(1, hi - len(lead.split())))
                 return _prose(self.ctx, rng, lead + raw, lo, hi, target=lo)
-            lead = (
-                f"Synthetic verdict (emulator, seed {self.seed}): {persona} on {tool}, "
-                f"a synthetic {call} call."
-            )
+            lead = f"Synthetic verdict (emulator): {persona} on {tool}, a synthetic {call} call."
             return _prose(self.ctx, rng, lead, lo, hi)
         if self.behaviour == "echo":
             if headline:
@@ -517,6 +397,8 @@ def generate_tool_input(
 ) -> dict[str, Any]:
     """Fill `schema` (a tool's input schema) with valid, deterministic, synthetic content."""
     value = _Filler(schema, ctx, seed, request_digest, behaviour).fill(schema, "", "$", 0)
+    if behaviour == "plant" and isinstance(value, dict):
+        return plant(value, ctx.persona_id, ctx.tool_name, ctx.untrusted, ctx.questions, seed=seed)
     return value if isinstance(value, dict) else {"value": value}
 
 

@@ -19,6 +19,7 @@ import jinja2
 
 from panel.digests import digest
 from panel.errors import TemplateError
+from panel.houserules import banned_words
 from panel.inputs.personas import Persona, RubricQuestion
 from panel.inputs.sandbox import BoundedSandbox, SafeTemplateLoader
 from panel.inputs.textsafety import neutralise_delimiters
@@ -144,6 +145,8 @@ class PromptSet:
             "verdict_tool": TOOL_NAME,
             "quote_min_words": QUOTE_MIN_WORDS,
             "quote_max_words": QUOTE_MAX_WORDS,
+            # The one banned-word list (panel.houserules), which the lint reads too.
+            "banned_words": banned_words(),
         }
 
     @staticmethod

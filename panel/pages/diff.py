@@ -14,11 +14,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from panel.inputs.textsafety import terminal_safe, terminal_safe_tree
+from panel.lint.report import stored_report
+from panel.lintformat import LintReport
 from panel.pages.records import ship_pct
 from panel.runformat import PairResult, RunManifest
 
 Kind = Literal["flip", "changed", "added", "removed"]
-FailOn = Literal["flip", "change"]
+FailOn = Literal["flip", "change", "lint"]
 Results = Mapping[tuple[str, str], PairResult]
 RunSide = tuple[RunManifest, Results]
 CONFIDENCE_EPSILON = 0.005  # below this a confidence move is float noise, not a change
@@ -82,6 +84,16 @@ class Summary(_Frozen):
     unchanged: int
 
 
+class LintItem(_Frozen):
+    """A house-rule finding in the later run (panel.lint; docs/lint.md)."""
+
+    check: str
+    tool: str | None  # tool slug; None for a finding about a persona across the run
+    persona: str | None
+    message: str
+    new: bool  # the earlier run has no such finding
+
+
 class RunDiff(_Frozen):
     format: Literal[1] = 1
     run_a: str
@@ -90,11 +102,14 @@ class RunDiff(_Frozen):
     tools: list[ToolShift]
     summary: Summary
     why: list[Why]
+    lint: list[LintItem] = Field(default_factory=list)  # findings in run b, warnings by default
 
     def fails(self, on: FailOn) -> bool:
         """True when the diff holds a difference of the kind --fail-on names."""
         if on == "flip":
             return self.summary.flips > 0
+        if on == "lint":
+            return bool(self.lint)
         return bool(self.changes)
 
 
@@ -221,6 +236,28 @@ def _why(a: RunManifest, b: RunManifest) -> list[Why]:
     return out
 
 
+def _lint_keys(report: LintReport) -> list[tuple[tuple[str, ...], LintItem]]:
+    out: list[tuple[tuple[str, ...], LintItem]] = []
+    for v in report.verdicts:
+        for f in v.findings:
+            item = LintItem(
+                check=f.check, tool=v.tool, persona=v.persona, message=f.message, new=True
+            )
+            out.append(((f.check, v.tool, v.persona, f.field, f.text), item))
+    for r in report.run:
+        who = ",".join(f"{p.tool}/{p.persona}" for p in r.pairs)
+        item = LintItem(check=r.check, tool=r.tool, persona=r.persona, message=r.message, new=True)
+        out.append(((r.check, r.tool or "", r.persona or "", who), item))
+    return out
+
+
+def lint_items(a: RunSide, b: RunSide) -> list[LintItem]:
+    """Run b's findings (stored per verdict, run-level recomputed), each marked new or not."""
+    before = {key for key, _ in _lint_keys(stored_report(list(a[1].values()), run_id=None))}
+    after = _lint_keys(stored_report(list(b[1].values()), run_id=None))
+    return [item.model_copy(update={"new": key not in before}) for key, item in after]
+
+
 def compare_runs(a: RunSide, b: RunSide) -> RunDiff:
     """Every tool × persona difference from run a (before) to run b (after)."""
     (ma, ra), (mb, rb) = a, b
@@ -278,6 +315,7 @@ def compare_runs(a: RunSide, b: RunSide) -> RunDiff:
             unchanged=both,
         ),
         why=_why(ma, mb),
+        lint=lint_items(a, b),
     )
 
 
@@ -349,7 +387,21 @@ def format_text(d: RunDiff) -> str:
         lines += ["  " + _why_line(w) for w in d.why]
     elif d.changes:
         lines.append("why: no input digest differs (sampling or provider variation)")
+    if d.lint:
+        lines.append(_lint_line(d))
+        lines += [f"  {_lint_text(item)}" for item in d.lint]
     return "\n".join(lines) + "\n"
+
+
+def _lint_line(d: RunDiff) -> str:
+    new = sum(1 for item in d.lint if item.new)
+    return f"lint (house rules) in {d.run_b}: {len(d.lint)} finding(s), {new} new since {d.run_a}"
+
+
+def _lint_text(item: LintItem) -> str:
+    where = " × ".join(x for x in (item.tool, item.persona) if x)
+    flag = " [new]" if item.new else ""
+    return f"LINT {item.check}{flag}: {where}: {item.message}"
 
 
 def _md(text: str) -> str:
@@ -377,6 +429,9 @@ def format_markdown(d: RunDiff) -> str:
         out.append("")
     if d.why:
         out += ["## Why", ""] + [f"- {_md(_why_line(w))}" for w in d.why] + [""]
+    if d.lint:
+        out += ["## Lint", "", _md(_lint_line(d)), ""]
+        out += [f"- {_md(_lint_text(item))}" for item in d.lint] + [""]
     return "\n".join(out)
 
 
@@ -397,7 +452,14 @@ def format_html(d: RunDiff) -> str:
     return (
         html_env()
         .get_template("diff.html.j2")
-        .render(d=d, summary=_summary_line(d), detail=_detail, verdict=_verdict, pct=_pct)
+        .render(
+            d=d,
+            summary=_summary_line(d),
+            detail=_detail,
+            verdict=_verdict,
+            pct=_pct,
+            lint_line=_lint_line,
+        )
     )
 
 

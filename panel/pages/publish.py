@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from panel.digests import json_digest
 from panel.errors import GateRefused, InputError, PublishError
 from panel.inputs.yamlsafe import YamlInputError, load_yaml
+from panel.lint.report import findings_on, stored_report
 from panel.pages.diff import RunSide
 from panel.pages.records import ComparisonRecord, read_record, read_records, safe_child
 from panel.pages.render import write_index, write_pages
@@ -80,6 +81,9 @@ class PublishReport(_Frozen):
     accepted: list[Approval] = Field(default_factory=list)
     incomplete: list[str] = Field(default_factory=list)  # pages published with --allow-incomplete
     synthetic: list[str] = Field(default_factory=list)  # pages published with --allow-synthetic
+    # House-rule findings on the pages added or updated (panel.lint): warnings, unless
+    # --fail-on lint made them a gate.
+    lint: dict[str, list[str]] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class Candidate:
     run_id: str
     runs_dir: Path
     verdicts: list[ShownVerdict]
+    lint: tuple[str, ...] = ()  # house-rule findings on the verdicts it shows
 
 
 def read_state(site: Path) -> SiteLedger | None:
@@ -172,6 +177,7 @@ def _refusal(
     synthetic: dict[str, list[ShownVerdict]],
     run_of: dict[str, str],
     site: Path,
+    lint: dict[str, list[str]] | None = None,
 ) -> str:
     lines: list[str] = []
     missing = [Approval(tool=f.tool, persona=f.persona) for fs in flips.values() for f in fs]
@@ -200,7 +206,13 @@ def _refusal(
             f"page {slug}: synthetic (emulator) verdicts from {who}: run the panel with a real "
             "--model, or publish with --allow-synthetic"
         )
-    total = len({*flips, *incomplete, *synthetic})
+    for slug, found in (lint or {}).items():
+        lines.append(
+            f"page {slug}: {len(found)} lint finding(s) (house rules); see `panel lint "
+            f"{run_of[slug]}`, then fix them or publish without --fail-on lint:"
+        )
+        lines += [f"  {line}" for line in found]
+    total = len({*flips, *incomplete, *synthetic, *(lint or {})})
     return f"publish refused for {total} page(s); the site is unchanged:\n" + "\n".join(lines)
 
 
@@ -223,10 +235,11 @@ def candidates(run_ids: Sequence[str], runs_dir: Path) -> dict[str, Candidate]:
                 f"run {run[0].run_id} has no comparison records; build them with "
                 f"`panel compare TOOL_A TOOL_B --run {run[0].run_id}` first"
             )
+        report = stored_report(list(run[1].values()), run_id=run[0].run_id)
         for record in records:
-            out[record.slug] = Candidate(
-                record, run[0].run_id, runs_dir, shown_verdicts(record, run)
-            )
+            shown = shown_verdicts(record, run)
+            found = findings_on(report, [(v.tool, v.persona) for v in shown])
+            out[record.slug] = Candidate(record, run[0].run_id, runs_dir, shown, tuple(found))
     return out
 
 
@@ -326,6 +339,7 @@ def publish(
     allow_synthetic: bool = False,
     remove: Sequence[str] = (),
     prune: bool = False,
+    fail_on_lint: bool = False,
     now: datetime | None = None,
     write_page: Callable[[ComparisonRecord, Path], object] = write_pages,
 ) -> PublishReport:
@@ -354,6 +368,7 @@ def publish(
     flips: dict[str, list[Flip]] = {}
     incomplete: dict[str, list[ShownVerdict]] = {}
     synthetic: dict[str, list[ShownVerdict]] = {}
+    lint: dict[str, list[str]] = {}
     for slug, cand in sorted(fresh.items()):
         if slug in remove:
             continue
@@ -371,6 +386,8 @@ def publish(
         fakes = [v for v in cand.verdicts if v.synthetic or cand.record.provenance.synthetic]
         if fakes:
             synthetic[slug] = fakes
+        if cand.lint:
+            lint[slug] = list(cand.lint)
     accepted_set = set(approvals)
     if not accept_flips:
         flips = {
@@ -386,9 +403,12 @@ def publish(
         flips = {}
     blocked_incomplete = {} if allow_incomplete else incomplete
     blocked_synthetic = {} if allow_synthetic else synthetic
-    if flips or blocked_incomplete or blocked_synthetic:
+    blocked_lint = lint if fail_on_lint else {}
+    if flips or blocked_incomplete or blocked_synthetic or blocked_lint:
         run_of = {s: c.run_id for s, c in fresh.items()}
-        raise GateRefused(_refusal(flips, blocked_incomplete, blocked_synthetic, run_of, site))
+        raise GateRefused(
+            _refusal(flips, blocked_incomplete, blocked_synthetic, run_of, site, blocked_lint)
+        )
     changed = {u.slug for u in added + updated}
     dropped = set(remove)
     if prune:
@@ -433,6 +453,7 @@ def publish(
         accepted=all_flips,
         incomplete=sorted(s for s in incomplete if s in changed),
         synthetic=sorted(s for s in synthetic if s in changed),
+        lint={s: found for s, found in sorted(lint.items()) if s in changed},
     )
 
 

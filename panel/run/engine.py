@@ -30,6 +30,9 @@ from panel.inputs.personas import Persona, load_personas, select_personas
 from panel.inputs.prompts import PromptSet, load_prompts, render_prompt
 from panel.inputs.tools import LoadedTool
 from panel.inputs.workspace import persona_dirs, prompt_dirs
+from panel.lint.report import lint_results
+from panel.lint.verdicts import Evidence, lint_result
+from panel.lintformat import LintReport
 from panel.modeltable import ModelInfo
 from panel.providers.base import (
     ArgsDelta,
@@ -181,6 +184,7 @@ class _PanelRun:
     ) -> None:
         self.tools = {t.slug: t for t in tools}
         self.personas = {p.id: p for p in personas}
+        self.rubrics = {p.id: {q.id: q.question for q in p.rubric} for p in personas}
         self.prompts = prompts
         self.provider = provider
         self.spec = spec
@@ -304,7 +308,9 @@ class _PanelRun:
                 if hit is None:
                     remaining.append(pair)
                     continue
-                result = hit.model_copy(update={"reused": True, "attempts": 0, "cost_usd": 0.0})
+                result = self._linted(
+                    hit.model_copy(update={"reused": True, "attempts": 0, "cost_usd": 0.0})
+                )
                 store.append_result(result)
                 self._keep(result)
                 self.emit(ReviewFinished(result))
@@ -332,6 +338,7 @@ class _PanelRun:
         if cache is not None:
             cache.close()
         manifest = self._finish_manifest(store, plan, pending, notes)
+        lint = self._lint_run(store)
         order = {pair: i for i, pair in enumerate(all_pairs)}
         self.results.sort(key=lambda r: order.get((r.tool_slug, r.persona), len(order)))
         outcome = RunOutcome(
@@ -343,6 +350,7 @@ class _PanelRun:
             reused=reused,
             requested=self.requested,
             max_in_flight=self.limit.peak,
+            lint=lint,
         )
         if self.fatal is not None and self.fatal.error_class is ErrorClass.AUTH:
             var = _KEY_VARS.get(self.spec.provider, "the provider's API key variable")
@@ -469,7 +477,9 @@ class _PanelRun:
             hit = cache.get(key, tool_slug=pair[0], persona=pair[1])
             if hit is None:
                 return await self._review(pair, scheduler, cache)
-            result = hit.model_copy(update={"reused": True, "attempts": 0, "cost_usd": 0.0})
+            result = self._linted(
+                hit.model_copy(update={"reused": True, "attempts": 0, "cost_usd": 0.0})
+            )
             self.store.append_result(result)
             self._keep(result)
             self.emit(ReviewFinished(result))
@@ -620,20 +630,42 @@ class _PanelRun:
             )
         )
 
+    def _linted(self, result: PairResult) -> PairResult:
+        """The result with its house-rule findings (panel.lint), as it is recorded."""
+        if result.status != "ok":
+            return result
+        tool = self.tools.get(result.tool_slug)
+        evidence = Evidence.of(tool.spec if tool else None, self.rubrics.get(result.persona))
+        return result.model_copy(update={"lint": lint_result(result, evidence)})
+
+    def _lint_run(self, store: RunStore) -> LintReport:
+        """Every finding of the run, written to lint.json: the results on disk (earlier
+        invocations' too, when resumed), against this run's tools and rubrics."""
+        report = lint_results(
+            list(store.iter_results()),
+            {slug: t.spec for slug, t in self.tools.items()},
+            self.rubrics,
+            run_id=store.run_id,
+        )
+        store.write_lint(report)
+        return report
+
     def _result(
         self, pair: PairId, state: PairState, error: UpstreamError | None = None
     ) -> PairResult:
-        return pair_result(
-            self.tools[pair[0]],
-            pair[1],
-            state,
-            error=error,
-            cost_usd=self._usage_cost(state.usage),
-            pair_key=self._pair_key(pair),
-            synthetic=self.provider.synthetic,
-            model=str(self.spec),
-            finished_at=utc_timestamp(),
-            canaries=self.options.canaries,
+        return self._linted(
+            pair_result(
+                self.tools[pair[0]],
+                pair[1],
+                state,
+                error=error,
+                cost_usd=self._usage_cost(state.usage),
+                pair_key=self._pair_key(pair),
+                synthetic=self.provider.synthetic,
+                model=str(self.spec),
+                finished_at=utc_timestamp(),
+                canaries=self.options.canaries,
+            )
         )
 
     def _finish_manifest(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from panel.lintformat import LintReport
 from panel.runformat import CachePlan, PairId, PairResult, RunManifest
 
 
@@ -67,3 +68,4 @@ class RunOutcome:
     reused: int
     requested: int
     max_in_flight: int
+    lint: LintReport | None = None  # the run's house-rule findings (runs/<id>/lint.json)

@@ -4,6 +4,7 @@
     runs_dir/<run-id>/results.jsonl   PairResult lines, exactly one per (tool_slug, persona)
     runs_dir/<run-id>/attempts.jsonl  Attempt lines, one per upstream attempt
     runs_dir/<run-id>/records/        comparison records (panel.pages.records)
+    runs_dir/<run-id>/lint.json       LintReport, rewritten atomically at the end of a run
     runs_dir/<run-id>/.lock           flock held by the one writer; holds its pid
 
 Durability: each line is one `os.write` on an O_APPEND descriptor, so a kill -9 tears at most
@@ -33,6 +34,7 @@ from pydantic import BaseModel, ValidationError
 
 from panel.digests import utc_timestamp
 from panel.errors import RunStoreError
+from panel.lintformat import LintReport
 from panel.runformat import FORMAT_VERSION, Attempt, PairId, PairResult, RunManifest
 from panel.store.atomicio import (
     O_CLOEXEC,
@@ -52,6 +54,7 @@ RESULTS = "results.jsonl"
 ATTEMPTS = "attempts.jsonl"
 RETRIED = "retried.jsonl"  # failed results a `--retry-failed` resume took out to re-ask
 RECORDS = "records"
+LINT = "lint.json"  # the run's lint report (panel.lint), rewritten at the end of every run
 LOCK = ".lock"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
@@ -314,18 +317,25 @@ class RunStore:
         write_json_atomic(self.path / MANIFEST, manifest)
 
     def manifest(self) -> RunManifest:
-        where = str(self.path / MANIFEST)
+        manifest = self._read_json(MANIFEST, RunManifest)
+        if manifest is None:
+            raise RunStoreError(f"{self.path / MANIFEST}: missing")
+        return manifest
+
+    def _read_json(self, name: str, model: type[M]) -> M | None:
+        """A JSON file of the run folder (no symlink, size-capped), or None when absent."""
+        where = str(self.path / name)
         try:
-            fd = _open_in(self.path, MANIFEST, os.O_RDONLY)
+            fd = _open_in(self.path, name, os.O_RDONLY)
         except FileNotFoundError:
-            raise RunStoreError(f"{where}: missing") from None
+            return None
         except OSError as e:
             raise RunStoreError(f"{where}: {e.strerror}") from e
         with os.fdopen(fd, "rb") as f:
             data = f.read(MAX_MANIFEST_BYTES + 1)
         if len(data) > MAX_MANIFEST_BYTES:
             raise RunStoreError(f"{where}: larger than {MAX_MANIFEST_BYTES} bytes")
-        return _parse_line(RunManifest, data, where)
+        return _parse_line(model, data, where)
 
     def update_manifest(self, **changes: object) -> RunManifest:
         """Rewrite the manifest with some fields changed and updated_at set to now."""
@@ -448,6 +458,17 @@ class RunStore:
                 self.warnings.append(msg)
                 return
             yield last
+
+    # -- lint -----------------------------------------------------------------------------
+
+    def write_lint(self, report: LintReport) -> None:
+        """Replace lint.json atomically: the house-rule findings of the run (panel.lint)."""
+        self._require_writer()
+        write_json_atomic(self.path / LINT, report)
+
+    def lint(self) -> LintReport | None:
+        """The run's lint.json, or None for a run that has none (older, or never finished)."""
+        return self._read_json(LINT, LintReport)
 
     # -- records --------------------------------------------------------------------------
 

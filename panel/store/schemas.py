@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from panel.lintformat import LintReport
 from panel.runformat import FORMAT_VERSION, Attempt, PairResult, RunManifest
 from panel.store.atomicio import write_bytes_atomic
 
@@ -23,6 +24,7 @@ SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {
     "run-manifest.schema.json": (RunManifest, "runs/<run-id>/run.json"),
     "pair-result.schema.json": (PairResult, "one line of runs/<run-id>/results.jsonl"),
     "attempt.schema.json": (Attempt, "one line of runs/<run-id>/attempts.jsonl"),
+    "lint-report.schema.json": (LintReport, "runs/<run-id>/lint.json and `panel lint --json`"),
 }
 
 

@@ -32,7 +32,16 @@ from panel.cli import COMMANDS, app, command_app
 RECORD = Path(__file__).with_name("cli_contract.json")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tools"
 RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]+$")
-DATA_KEYED = {"rubric", "by_persona", "personas", "templates", "tools", "by_status", "by_class"}
+DATA_KEYED = {
+    "rubric",
+    "by_persona",
+    "personas",
+    "templates",
+    "tools",
+    "by_status",
+    "by_class",
+    "by_check",
+}
 
 
 def _param(p: click.Parameter) -> str:
@@ -131,6 +140,7 @@ def json_shapes(tmp: Path) -> dict[str, Any]:
     record = _json(runner, ["compare", "tools/cursor.yaml", "tools/github-copilot.yaml",
                             "--model", "emulator:claude-sonnet-5", "--json"])  # fmt: skip
     diff = _json(runner, ["diff", first["run_id"], second["run_id"], "--json"])
+    lint = _json(runner, ["lint", first["run_id"], "--json"])
     assert diff["changes"], "the two seeds should disagree somewhere"
     published = _json(
         runner, ["publish", record["provenance"]["run_id"], "--json", "--allow-synthetic"]
@@ -148,6 +158,7 @@ def json_shapes(tmp: Path) -> dict[str, Any]:
         "publish": shape(published),
         "batch": shape(batch),
         "personas list": shape(personas),
+        "lint": shape(lint),
     }
 
 

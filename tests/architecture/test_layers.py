@@ -2,7 +2,7 @@
 inside functions and under TYPE_CHECKING alike).
 
 - A stage imports only its own stage and lower ones:
-  vocabulary < providers < inputs, store < run < pages < batch < cli.
+  vocabulary < providers < inputs, store < lint < run < pages < batch < cli.
 - Only panel/providers/ imports an SDK or an HTTP client (anthropic, openai, instructor,
   httpx, httpx2).
 - Only the emulator itself, providers/select.py and the CLI import panel.emulator; the
@@ -20,8 +20,27 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "panel"
 
-VOCABULARY = {"errors", "verdict", "runformat", "modeltable", "tokens", "digests", "redact"}
-RANK = {"providers": 1, "inputs": 2, "store": 2, "run": 3, "pages": 4, "batch": 5, "cli": 6}
+VOCABULARY = {
+    "errors",
+    "verdict",
+    "runformat",
+    "modeltable",
+    "tokens",
+    "digests",
+    "redact",
+    "houserules",
+    "lintformat",
+}
+RANK = {
+    "providers": 1,
+    "inputs": 2,
+    "store": 2,
+    "lint": 3,
+    "run": 4,
+    "pages": 5,
+    "batch": 6,
+    "cli": 7,
+}
 SDKS = {"anthropic", "openai", "instructor", "httpx", "httpx2"}
 EMULATOR_MAY_IMPORT = {"panel.providers.cacheblocks"}
 EMULATOR_USERS = {"panel.providers.select"}
@@ -126,6 +145,8 @@ def test_every_stage_is_ranked() -> None:
         ("providers/anthropic.py", "panel.pages.records", "providers is below pages"),
         ("runformat.py", "panel.store.runs", "the vocabulary imports only"),
         ("pages/publish.py", "yaml", "only through panel/inputs/yamlsafe.py"),
+        ("lint/report.py", "panel.run.engine", "lint is below run"),
+        ("store/runs.py", "panel.lint.report", "store is below lint"),
     ],
 )
 def test_a_forbidden_import_is_caught(file: str, target: str, why: str) -> None:

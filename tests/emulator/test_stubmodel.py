@@ -76,7 +76,10 @@ def test_normal_verdict_validates_and_names_persona_and_tool() -> None:
     data = verdict(ctx)
     parsed = validate_verdict(data, [q for q, _ in RUBRIC])
     assert [a.question_id for a in parsed.answers] == [q for q, _ in RUBRIC]
-    assert parsed.quote.startswith("Synthetic verdict (emulator, seed 1):")
+    # No seed in the verdict's prose: it would be a figure the description lacks (docs/lint.md).
+    assert parsed.quote.startswith("Synthetic verdict (emulator):")
+    shown = [parsed.quote, parsed.headline, *(a.answer for a in parsed.answers)]
+    assert not any(ch.isdigit() for text in shown for ch in text)
     assert "Dana & the DX desk" in parsed.quote and "Widgetizer" in parsed.quote
     assert "synthetic" in parsed.headline.lower()
     assert 0.5 <= parsed.confidence <= 0.95
