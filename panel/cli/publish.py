@@ -7,17 +7,30 @@ from typing import Annotated
 
 import typer
 
-from panel.pages.publish import PublishReport, publish
+from panel.cli.options import SiteSettingsOpt
+from panel.pages.publish import PublishReport, is_tool_page, publish
+from panel.pages.sitesettings import find_site_settings
+
+
+def _counts(report: PublishReport, tool_pages: bool) -> str:
+    def mine(slugs: list[str]) -> int:
+        return sum(1 for s in slugs if is_tool_page(s) == tool_pages)
+
+    updated = [u for u in report.updated if is_tool_page(u.slug) == tool_pages]
+    flips = sum(len(u.flips) for u in updated)
+    return (
+        f"{mine(report.added)} added, {len(updated)} updated ({flips} flip(s)), "
+        f"{mine(report.unchanged)} unchanged, {mine(report.kept)} kept, "
+        f"{mine(report.removed)} removed"
+    )
 
 
 def _summary(report: PublishReport) -> list[str]:
-    flips = sum(len(u.flips) for u in report.updated)
     head = (
         f"published run{'s' if len(report.run_ids) > 1 else ''} "
         f"{', '.join(report.run_ids) or '(none)'} to {report.site}: "
-        f"{len(report.added)} added, {len(report.updated)} updated ({flips} flip(s)), "
-        f"{len(report.unchanged)} unchanged, {len(report.kept)} kept, "
-        f"{len(report.removed)} removed; {len(report.site_pages)} page(s) on the site"
+        f"comparisons {_counts(report, False)}; tool pages {_counts(report, True)}; "
+        f"{len(report.site_pages)} page(s) on the site"
     )
     lines = [head]
     lines += [f"  added     {slug}" for slug in report.added]
@@ -31,6 +44,11 @@ def _summary(report: PublishReport) -> list[str]:
     lines += [f"  removed   {slug}" for slug in report.removed]
     lines += [f"  published incomplete: {slug}" for slug in report.incomplete]
     lines += [f"  published synthetic: {slug}" for slug in report.synthetic]
+    if report.restyled:
+        lines.append(
+            f"  re-rendered {len(report.restyled)} kept page(s) in the new frame "
+            "(site settings or page templates changed; their verdicts did not)"
+        )
     return lines
 
 
@@ -64,6 +82,7 @@ def publish_cmd(
     prune: Annotated[
         bool, typer.Option("--prune", help="Remove every page the given runs do not have.")
     ] = False,
+    site_settings: SiteSettingsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Publish runs' comparison pages onto the site, atomically, gated page by page.
@@ -81,6 +100,7 @@ def publish_cmd(
         allow_synthetic=allow_synthetic,
         remove=remove or [],
         prune=prune,
+        site_settings=find_site_settings(site_settings),
     )
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
