@@ -176,6 +176,7 @@ def compare_cmd(
     With no API key the model is the emulator, as for `panel run`.
     """
     err = Console(stderr=True)
+    site = find_site_settings(site_settings)  # a bad settings file fails before any request
     spec = parse_model(model)
     if spec.defaulted_to_emulator:
         err.print(
@@ -198,7 +199,6 @@ def compare_cmd(
         rerun = set() if used is view else {slug for slug, _ in used.results()}
         seen.from_run = sum(1 for slug, _ in view.results() if slug not in rerun)
     record_path = write_record(record, used.records_dir())
-    site = find_site_settings(site_settings)
     pages = write_pages(record, out, site)
     for tool_page in tool_records_from(record):  # the page each tool's card links to
         write_pages(tool_page, out, site)
