@@ -127,8 +127,9 @@ def repeated(d: RunDiff, flips: bool) -> list[PageDiff]:
     seen: set[tuple[str, str, str, str]] = set()
     fresh: set[str] = set()
     has: set[str] = set()
+    new = {p.slug for p in d.pages if p.status == "new"}
     for c in d.changes:
-        if (c.kind == "flip") != flips:
+        if (c.kind == "flip") != flips or c.page in new:
             continue
         has.add(c.page)
         if _same(c) not in seen:
@@ -143,8 +144,9 @@ def groups(d: RunDiff, flips: bool) -> list[tuple[PageDiff, list[tuple[str, list
     pages = {p.slug: p for p in d.pages}
     out: list[tuple[PageDiff, list[tuple[str, list[Change]]]]] = []
     seen: set[tuple[str, str, str, str]] = set()
+    new = {p.slug for p in d.pages if p.status == "new"}
     for c in d.changes:
-        if (c.kind == "flip") != flips or _same(c) in seen:
+        if (c.kind == "flip") != flips or _same(c) in seen or c.page in new:
             continue
         seen.add(_same(c))
         page = pages.get(c.page) or PageDiff(
@@ -160,7 +162,13 @@ def groups(d: RunDiff, flips: bool) -> list[tuple[PageDiff, list[tuple[str, list
 
 
 def moved(d: RunDiff) -> list[ToolShift]:
-    return [t for t in d.tools if t.before_pct != t.after_pct]
+    """Tools whose ship % moves (once each; a new page's tools are listed with it instead)."""
+    new = {p.slug for p in d.pages if p.status == "new"}
+    out: dict[str, ToolShift] = {}
+    for t in d.tools:
+        if t.before_pct != t.after_pct and t.page not in new:
+            out.setdefault(t.tool, t)
+    return list(out.values())
 
 
 # ---- text -----------------------------------------------------------------------------------
@@ -203,14 +211,14 @@ def _wrapped(text: str, st: Style, indent: str = "  ", style: str = "") -> list[
 
 
 def _header(d: RunDiff, st: Style) -> list[Line]:
-    return [[(title_line(d), "title")], [(summary_line(d), "muted")]]
+    return [*_wrapped(title_line(d), st, indent="", style="title"), [(summary_line(d), "muted")]]
 
 
 def _change_lines(d: RunDiff, st: Style, flips: bool) -> list[Line]:
     found = groups(d, flips)
     if not found:
         return []
-    count = len({_same(c) for c in d.changes if (c.kind == "flip") == flips})
+    count = sum(len(cs) for _, personas in found for _, cs in personas)
     head = f"Flips ({count})" if flips else f"Other changes ({count})"
     out: list[Line] = [[], [(head, "heading")]]
     for page, personas in found:
@@ -218,14 +226,11 @@ def _change_lines(d: RunDiff, st: Style, flips: bool) -> list[Line]:
         out.append([(f"  {page.title}", "page"), (where, "muted")])
         for persona, changes in personas:
             for c in changes:
-                out.append(
-                    [
-                        (f"    {persona:<10} ", "field"),
-                        (f"{c.kind.upper():8} ", c.kind),
-                        (f"{c.tool_name}: ", ""),
-                        (detail(c), ""),
-                    ]
-                )
+                first = [(f"    {persona:<10} ", "field"), (f"{c.kind.upper():8} ", c.kind)]
+                text = f"{c.tool_name}: {detail(c)}"
+                rest = textwrap.wrap(text, max(st.width - 23, 30), subsequent_indent="")
+                out.append([*first, (rest[0], "")])
+                out += [[(" " * 23 + more, "")] for more in rest[1:]]
                 if c.headline_diff:
                     out += _wrap_ops(c.headline_diff, "headline", st)
                 if c.quote_diff:
@@ -234,6 +239,22 @@ def _change_lines(d: RunDiff, st: Style, flips: bool) -> list[Line]:
     if also:
         names = ", ".join(f"{p.title} [{p.slug}]" for p in also)
         out += _wrapped(f"Also on {names}: the same changes as above.", st, style="muted")
+    return out
+
+
+def new_pages(d: RunDiff) -> list[tuple[PageDiff, list[ToolShift]]]:
+    """Pages publishing would add, with each tool's ship % (their verdicts are all new)."""
+    return [(p, [t for t in d.tools if t.page == p.slug]) for p in d.pages if p.status == "new"]
+
+
+def _new(d: RunDiff, st: Style) -> list[Line]:
+    found = new_pages(d)
+    if not found:
+        return []
+    out: list[Line] = [[], [(f"New pages ({len(found)})", "heading")]]
+    for page, shifts in found:
+        ships = ", ".join(f"{t.tool_name} {pct(t.after_pct)}" for t in shifts)
+        out.append([(f"  {page.title}", "page"), (f"  [{page.slug}]", "muted"), (f"  {ships}", "")])
     return out
 
 
@@ -272,7 +293,7 @@ def _why(d: RunDiff, st: Style) -> list[Line]:
 
 
 Section = Callable[[RunDiff, Style], list[Line]]
-SECTIONS: list[Section] = [_header, _flips, _others, _shifts, _why]
+SECTIONS: list[Section] = [_header, _flips, _others, _new, _shifts, _why]
 
 
 def review_lines(d: RunDiff, st: Style | None = None) -> list[Line]:
@@ -332,6 +353,12 @@ def format_markdown(d: RunDiff) -> str:
     d = _shown(d)
     out = [f"# {_md(title_line(d))}", "", _md(summary_line(d)), ""]
     out += list(_md_changes(d, flips=True)) + list(_md_changes(d, flips=False))
+    if new_pages(d):
+        out += ["## New pages", ""]
+        for page, shifts in new_pages(d):
+            ships = ", ".join(f"{_md(t.tool_name)} {pct(t.after_pct)}" for t in shifts)
+            out.append(f"- {_md(page.title)} ({_md(page.slug)}): {ships}")
+        out.append("")
     if moved(d):
         out += ["## Ship % by tool", ""]
         out += [f"- {_md(t.tool_name)}: {pct(t.before_pct)} → {pct(t.after_pct)}" for t in moved(d)]
@@ -363,6 +390,7 @@ def format_html(d: RunDiff) -> str:
             others=groups(d, False),
             also_flips=repeated(d, True),
             also_others=repeated(d, False),
+            new_pages=new_pages(d),
             moved=moved(d),
             detail=detail,
             verdict=verdict,

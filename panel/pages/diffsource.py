@@ -118,6 +118,8 @@ def _why_between(
     seen: set[tuple[str, str]] = set()
     for manifest, copy in befores:
         for w in explain(manifest, after[0], (copy, after[1])):
+            if w.input == "tool" and (w.before is None or w.after is None):
+                continue  # a tool only one of the runs has explains no verdict on a page
             if (w.input, w.key) not in seen:
                 seen.add((w.input, w.key))
                 out.append(w)
