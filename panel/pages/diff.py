@@ -202,24 +202,14 @@ def _compare_key(
     key: tuple[str, str], name: str, before: PairResult | None, after: PairResult | None, page: str
 ) -> Change | None:
     slug, persona = key
-    if before is None and after is not None:
+    if (before is None) != (after is None):  # a verdict only one side has
         return Change(
             tool=slug,
             tool_name=name,
             persona=persona,
-            kind="added",
-            before=None,
-            after=_snapshot(after),
-            page=page,
-        )
-    if after is None and before is not None:
-        return Change(
-            tool=slug,
-            tool_name=name,
-            persona=persona,
-            kind="removed",
-            before=_snapshot(before),
-            after=None,
+            kind="added" if before is None else "removed",
+            before=_snapshot(before) if before else None,
+            after=_snapshot(after) if after else None,
             page=page,
         )
     if before is not None and after is not None:

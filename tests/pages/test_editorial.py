@@ -7,7 +7,6 @@ it (links, share tags, the newsletter, paragraphs) and the review as an editor r
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import pty
@@ -19,8 +18,8 @@ import pytest
 from htmlcheck import parse
 from pagedata import flipped_results, make_manifest, standard_results, write_run
 from sitedata import make_run
+from test_compare_panel import cli
 
-from panel.cli import main
 from panel.emulator.runner import EmulatorHandle
 from panel.inputs.workspace import builtin_dir
 from panel.pages.publish import publish, read_state
@@ -44,21 +43,6 @@ newsletter:
   link: https://panel-report.example/newsletter
   button: Get the Friday verdicts
 """
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    argv, sys.argv = sys.argv, ["panel", *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main()
-                code = 0
-            except SystemExit as exc:
-                code = int(exc.code or 0)
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture
