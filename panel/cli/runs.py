@@ -30,13 +30,16 @@ def runs_cmd(
     if not rows:
         typer.echo(f"no runs in {runs_dir}")
         return
-    typer.echo(f"{'RUN':<24} {'WHEN (UTC)':<19} {'MODEL':<30} {'PAIRS':<16} {'STATUS':<9} COST")
-    for r in rows:
+    models = [r.model + (" (synthetic)" if r.synthetic else "") for r in rows]
+    width = max(len(m) for m in [*models, "MODEL"])  # the column fits its longest model
+    typer.echo(
+        f"{'RUN':<24} {'WHEN (UTC)':<19} {'MODEL':<{width}} {'PAIRS':<12} {'STATUS':<9} COST"
+    )
+    for r, model in zip(rows, models, strict=True):
         when = r.created_at[:19].replace("T", " ")
-        model = r.model + (" (synthetic)" if r.synthetic else "")
         pairs = f"{r.tools}×{r.personas} {r.results}/{r.pairs_total}"
         cost = f"${r.cost_usd:.4f}" + ("" if r.cost_known else "?")
-        line = f"{r.run_id:<24} {when:<19} {model:<30} {pairs:<16} {r.status:<9} {cost}"
+        line = f"{r.run_id:<24} {when:<19} {model:<{width}} {pairs:<12} {r.status:<9} {cost}"
         typer.echo(terminal_safe(line))
 
 

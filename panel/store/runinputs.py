@@ -7,8 +7,9 @@
 Every file's sha256 equals its digest in `run.json` → `inputs`, so the copy and the manifest
 can never disagree about what the run used: the writer checks each digest before it writes
 anything, and a reader keeps only the files whose bytes still match. The folder appears in one
-step (built in a hidden sibling, then renamed), so a run has the whole copy or none. Runs made
-before the copy existed simply have no `inputs/` folder; readers fall back to the digests.
+step (built in a hidden sibling, then renamed), so a run has the whole copy or none; its files
+are not fsynced one by one (a power loss can tear one; a reader then counts it missing). Runs
+made before the copy existed have no `inputs/` folder; readers fall back to the digests.
 
 `lint`, `diff` ("why" a verdict changed, field by field) and `--resume` read the copy back
 with `read_input_copy`, so they work from the run folder alone.
@@ -94,12 +95,10 @@ def write_input_copy(run_dir: Path, inputs: Inputs, files: Iterable[InputFile]) 
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.fsync(fd)
             finally:
                 os.close(fd)
-        for sub in {building / n.split("/")[0] for n in chosen}:
-            fsync_dir(sub)
-        fsync_dir(building)
+        # No fsync per file: every reader checks each digest, so a copy a power loss tore
+        # reads as missing (the digest fallback), never as a wrong input.
         os.rename(building, final)  # one step: the whole copy or none (fails if one exists)
         fsync_dir(run_dir)
     except BaseException:

@@ -287,3 +287,33 @@ def test_site_settings_are_sanitised_and_a_bad_file_is_one_error_line(
     (workspace / "site.yaml").write_text("name: !!python/object/apply:os.system ['true']\n")
     code, _, err = cli("publish", "latest", "--allow-synthetic")
     assert code == 2 and "site.yaml: invalid site settings" in err
+
+
+@pytest.mark.parametrize("fmt", ["text", "md", "html", "json"])
+def test_the_review_sanitises_what_input_files_said(fmt: str) -> None:
+    from panel.pages.diff import RunDiff, Summary
+    from panel.pages.diffformat import format_diff
+    from panel.pages.why import FieldChange, Why
+
+    evil = "Ship \x1b]52;c;ZXZpbA==\x07when\x1b[2J \u202eproven"
+    diff = RunDiff(
+        run_a="a",
+        run_b="b",
+        changes=[],
+        tools=[],
+        summary=Summary(flips=0, changed=0, added=0, removed=0, unchanged=0),
+        why=[
+            Why(
+                input="persona",
+                key="skeptic",
+                file="personas/skeptic\x1b[31m.md",
+                fields=[FieldChange(field="ship_bar", before=evil, after=f"{evil} twice")],
+                compared=True,
+                before="sha256:x",
+                after="sha256:y",
+            )
+        ],
+    )
+    out = format_diff(diff, fmt)
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "ship" in out and "proven" in out
