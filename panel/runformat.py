@@ -4,6 +4,7 @@ runs/<run-id>/run.json        RunManifest   (rewritten atomically as the run pro
 runs/<run-id>/results.jsonl   PairResult    (append-only; exactly one terminal line per pair)
 runs/<run-id>/attempts.jsonl  Attempt       (append-only; one line per upstream attempt)
 runs/<run-id>/records/*.json  comparison records (panel.pages.records)
+runs/<run-id>/inputs/         the exact tool files, personas and templates sent (store.runinputs)
 """
 
 from __future__ import annotations
@@ -109,7 +110,12 @@ class InputDigest(_Frozen):
 
 
 class Inputs(_Frozen):
-    """Digests of every input, so a diff can say why a verdict changed."""
+    """Digests of every input, so a diff can say why a verdict changed.
+
+    The run folder keeps a copy of each file these digests name (runs/<run-id>/inputs/:
+    tools/<slug>.yaml, personas/<id>.md, prompts/<name>); every copied file's sha256 equals
+    its digest here. Runs made before copies were kept have no inputs/ folder.
+    """
 
     tools: dict[str, InputDigest]  # tool slug -> file
     personas: dict[str, InputDigest]  # persona id -> file

@@ -33,7 +33,7 @@ COMMANDS: dict[str, str] = {
     "is missing.",
     "batch": "Run the panel over a manifest's tools, reusing unchanged verdicts; build its "
     "comparisons.",
-    "diff": "Show what changed between two runs, persona by persona, and why.",
+    "diff": "Review what changed, page by page and persona by persona, flips first, and why.",
     "publish": "Publish runs' comparison pages onto the site, atomically, gated page by page.",
     "personas": "List, show and lint persona files.",
     "runs": "List runs, newest first: id, when, model, tools × personas, status, cost.",

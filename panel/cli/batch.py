@@ -169,7 +169,7 @@ def _render(out: Console, s: BatchSummary) -> None:
             highlight=False,
         )
     for path in s.records:
-        out.print(f"record {path}", highlight=False)
+        out.print(f"record {path}", highlight=False, soft_wrap=True)
     if s.pending:
         shown = ", ".join(f"{t}×{p}" for t, p in s.pending[:20])
         more = f" and {len(s.pending) - 20} more" if len(s.pending) > 20 else ""

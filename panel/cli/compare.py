@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from panel.cli.options import BaseUrlOpt, PersonasOpt, split_ids
+from panel.cli.options import BaseUrlOpt, PersonasOpt, SiteSettingsOpt, split_ids
 from panel.errors import InputError
 from panel.inputs.personas import Persona, load_personas, select_personas
 from panel.inputs.prompts import load_prompts
@@ -27,7 +28,9 @@ from panel.pages.records import (
     load_votes,
     write_record,
 )
-from panel.pages.render import write_pages
+from panel.pages.render import write_index, write_pages
+from panel.pages.sitesettings import find_site_settings
+from panel.pages.toolpages import PageRecord, read_page_record, tool_records_from
 from panel.providers.select import parse_model
 from panel.run.events import Event, EventSink, ReviewFinished
 from panel.runformat import PairId, PairResult, RunManifest
@@ -161,6 +164,7 @@ def compare_cmd(
     votes: Annotated[
         Path | None, typer.Option("--votes", help="YAML/JSON file: tool name -> votes.")
     ] = None,
+    site_settings: SiteSettingsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the record JSON.")] = False,
 ) -> None:
     """Build and render "A vs B": HTML, Markdown and JSON, running the panel for what is missing.
@@ -172,6 +176,7 @@ def compare_cmd(
     With no API key the model is the emulator, as for `panel run`.
     """
     err = Console(stderr=True)
+    site = find_site_settings(site_settings)  # a bad settings file fails before any request
     spec = parse_model(model)
     if spec.defaulted_to_emulator:
         err.print(
@@ -194,7 +199,13 @@ def compare_cmd(
         rerun = set() if used is view else {slug for slug, _ in used.results()}
         seen.from_run = sum(1 for slug, _ in view.results() if slug not in rerun)
     record_path = write_record(record, used.records_dir())
-    pages = write_pages(record, out)
+    pages = write_pages(record, out, site)
+    for tool_page in tool_records_from(record):  # the page each tool's card links to
+        write_pages(tool_page, out, site)
+    if _index_is_ours(out):  # never replace an index.html panel did not write
+        write_index(
+            _out_records(out), out, site.name if site and site.name else "Tool verdicts", site
+        )
     if as_json:
         typer.echo(json.dumps(record.model_dump(mode="json"), indent=2))
         return
@@ -202,6 +213,26 @@ def compare_cmd(
         err.print(line, highlight=False, markup=False, soft_wrap=True)
     for path in (pages.html, pages.markdown, pages.json, record_path):
         typer.echo(str(path))
+
+
+def _index_is_ours(out: Path) -> bool:
+    html, md = out / "index.html", out / "index.md"
+    if not html.exists() and not md.exists():
+        return True
+    try:
+        return html.is_file() and b'<meta name="generator" content="panel">' in html.read_bytes()
+    except OSError:
+        return False
+
+
+def _out_records(out: Path) -> list[PageRecord]:
+    """Every page record in the out folder, for its index (unreadable files are skipped)."""
+    found: list[PageRecord] = []
+    for path in sorted(out.glob("*.json")):
+        if path.is_file() and not path.is_symlink():
+            with contextlib.suppress(InputError):
+                found.append(read_page_record(path))
+    return found
 
 
 class Reuse:

@@ -70,3 +70,12 @@ ThinkingOpt = Annotated[
 
 def split_ids(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+SiteSettingsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--site-settings",
+        help="Site settings YAML (name, base_url, description, newsletter); default ./site.yaml.",
+    ),
+]

@@ -7,18 +7,31 @@ from typing import Annotated, Literal
 
 import typer
 
+from panel.cli.options import SiteSettingsOpt
 from panel.inputs.textsafety import terminal_safe
-from panel.pages.publish import PublishReport, publish
+from panel.pages.publish import PublishReport, is_tool_page, publish
+from panel.pages.sitesettings import find_site_settings
+
+
+def _counts(report: PublishReport, tool_pages: bool) -> str:
+    def mine(slugs: list[str]) -> int:
+        return sum(1 for s in slugs if is_tool_page(s) == tool_pages)
+
+    updated = [u for u in report.updated if is_tool_page(u.slug) == tool_pages]
+    flips = sum(len(u.flips) for u in updated)
+    return (
+        f"{mine(report.added)} added, {len(updated)} updated ({flips} flip(s)), "
+        f"{mine(report.unchanged)} unchanged, {mine(report.kept)} kept, "
+        f"{mine(report.removed)} removed"
+    )
 
 
 def _summary(report: PublishReport) -> list[str]:
-    flips = sum(len(u.flips) for u in report.updated)
     head = (
         f"published run{'s' if len(report.run_ids) > 1 else ''} "
         f"{', '.join(report.run_ids) or '(none)'} to {report.site}: "
-        f"{len(report.added)} added, {len(report.updated)} updated ({flips} flip(s)), "
-        f"{len(report.unchanged)} unchanged, {len(report.kept)} kept, "
-        f"{len(report.removed)} removed; {len(report.site_pages)} page(s) on the site"
+        f"comparisons {_counts(report, False)}; tool pages {_counts(report, True)}; "
+        f"{len(report.site_pages)} page(s) on the site"
     )
     lines = [head]
     lines += [f"  added     {slug}" for slug in report.added]
@@ -35,6 +48,11 @@ def _summary(report: PublishReport) -> list[str]:
     for slug, found in report.lint.items():
         lines.append(f"  lint warnings on {slug} (house rules; --fail-on lint blocks them):")
         lines += [f"    {terminal_safe(line)}" for line in found]
+    if report.restyled:
+        lines.append(
+            f"  re-rendered {len(report.restyled)} kept page(s) in the new frame "
+            "(site settings or page templates changed; their verdicts did not)"
+        )
     return lines
 
 
@@ -74,6 +92,7 @@ def publish_cmd(
             "--fail-on", help="lint: refuse pages whose verdicts have lint findings (warnings)."
         ),
     ] = None,
+    site_settings: SiteSettingsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Publish runs' comparison pages onto the site, atomically, gated page by page.
@@ -93,6 +112,7 @@ def publish_cmd(
         remove=remove or [],
         prune=prune,
         fail_on_lint=fail_on == "lint",
+        site_settings=find_site_settings(site_settings),
     )
     if as_json:
         typer.echo(report.model_dump_json(indent=2))

@@ -30,10 +30,11 @@ from panel.cli.options import (
 )
 from panel.errors import ConfigError
 from panel.inputs.textsafety import terminal_safe
-from panel.inputs.tools import load_tools
+from panel.inputs.tools import ToolLoadResult, load_tools
 from panel.providers.select import EmulatorSettings, parse_model
 from panel.run.engine import RunOptions, RunStoppedError, run_panel
 from panel.run.events import RunOutcome
+from panel.run.inputcopy import resume_tools
 from panel.run.resume import resume_arguments
 from panel.store.runindex import resolve_run_id
 from panel.store.runs import RunStore
@@ -89,10 +90,12 @@ def run(
     err = Console(stderr=True)
     if retry_failed and not resume:
         raise ConfigError("--retry-failed re-asks a run's failed pairs: use it with --resume ID")
+    resumed_tools = None
     if resume:
         resume = resolve_run_id(runs_dir, resume)
-        asked = resume_arguments(RunStore.open(runs_dir, resume).manifest())
-        tool_files = tool_files or asked.tool_files
+        store = RunStore.open(runs_dir, resume)
+        asked = resume_arguments(store.manifest())
+        resumed_tools = None if tool_files else resume_tools(store.path, store.manifest())
         model = model or asked.model
         personas = personas or ",".join(asked.personas)
         took = asked.settings
@@ -106,7 +109,7 @@ def run(
             no_cache = True  # the run was asked without the result cache: it stays so
         if not _given(ctx, "behaviour") and took.get("emulator_behaviour"):
             behaviour = str(took["emulator_behaviour"])
-    if not tool_files:
+    if not tool_files and not resume:
         raise ConfigError("give tool files (or folders), or --resume RUN_ID")
     spec = parse_model(model)
     if spec.defaulted_to_emulator:
@@ -117,7 +120,8 @@ def run(
         )
     if ttl not in ("5m", "1h"):
         raise ConfigError("--ttl must be 5m or 1h")
-    loaded = load_tools(tool_files)
+    # On --resume with no files: the run's own tools (the workspace file, else the run's copy).
+    loaded = ToolLoadResult(tools=resumed_tools) if resumed_tools else load_tools(tool_files or [])
     for error in loaded.errors:
         err.print(f"[red]skipped[/] {escape(terminal_safe(str(error)))}", soft_wrap=True)
     for warning in loaded.warnings:

@@ -168,6 +168,10 @@ class PromptSet:
         """``{"house.j2": "sha256:…", …}`` of each template's source."""
         return {name: digest(src) for name, src in self._sources.items()}
 
+    def template_sources(self) -> dict[str, str]:
+        """``{"house.j2": source, …}``: the exact text each digest names (a run copies it)."""
+        return dict(self._sources)
+
     def render_house(self) -> str:
         return self.house
 

@@ -1,10 +1,11 @@
 """`panel lint`'s inputs: a run (its results, tool files and personas), or a results file.
 
 A run's tool descriptions come from the copy the run keeps (`runs/<id>/inputs/tools/
-<slug>.yaml`) when there is one, else from the path its manifest recorded
-(`run.json` → inputs.tools[slug].path); personas likewise (`inputs/personas/<id>.md`, the
-manifest's path, then the workspace's persona of that id). A file whose digest differs from
-the manifest's is still used, with a note: its text is not what the run sent.
+<slug>.yaml`, panel.store.runinputs) when its digest is the manifest's, else from the path its
+manifest recorded (`run.json` → inputs.tools[slug].path); personas likewise
+(`inputs/personas/<id>.md`, the manifest's path, then the workspace's persona of that id). A
+copy edited by hand is never trusted; a recorded path whose digest differs from the
+manifest's is still used, with a note: its text is not what the run sent.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from panel.lint.report import Rubric, lint_results
 from panel.lintformat import LintReport
 from panel.runformat import InputDigest, PairResult, RunManifest
 from panel.store.runindex import resolve_run_id
+from panel.store.runinputs import INPUTS_DIR, copy_name
 from panel.store.runs import RunStore
 
-INPUTS = "inputs"  # runs/<id>/inputs/: the copy of what the run sent
 MAX_RESULTS_BYTES = 512 * 1024 * 1024
 
 
@@ -44,12 +45,14 @@ def run_tools(run_dir: Path, manifest: RunManifest) -> tuple[dict[str, ToolSpec]
     tools: dict[str, ToolSpec] = {}
     notes: list[str] = []
     for slug, recorded in manifest.inputs.tools.items():
-        copy = run_dir / INPUTS / "tools" / f"{slug}.yaml"
+        copy = run_dir / INPUTS_DIR / copy_name("tools", slug)
         for path in ([copy] if copy.is_file() else []) + [Path(recorded.path)]:
             try:
                 spec, digest, _ = parse_tool_file(path)
             except PanelError:
                 continue
+            if path == copy and digest != recorded.digest:
+                continue  # the run's copy, edited since: not what the run sent
             if path != copy and (note := _changed("tool", slug, path, recorded, digest)):
                 notes.append(note)
             tools[slug] = spec
@@ -65,8 +68,8 @@ def run_rubrics(
     notes: list[str] = []
     workspace: dict[str, Persona] | None = None
     for pid, recorded in manifest.inputs.personas.items():
-        copies = run_dir / INPUTS / "personas"
-        paths = [copies / f"{pid}.md", copies / Path(recorded.path).name, Path(recorded.path)]
+        copies = run_dir / INPUTS_DIR / "personas"
+        paths = [run_dir / INPUTS_DIR / copy_name("personas", pid), Path(recorded.path)]
         for path in dict.fromkeys(paths):
             if not path.is_file():
                 continue
@@ -76,6 +79,8 @@ def run_rubrics(
                 continue
             if persona.id != pid:
                 continue
+            if path.is_relative_to(copies) and persona.digest != recorded.digest:
+                continue  # the run's copy, edited since: not what the run sent
             if not path.is_relative_to(copies) and (
                 note := _changed("persona", pid, path, recorded, persona.digest)
             ):

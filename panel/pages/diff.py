@@ -1,29 +1,45 @@
-"""What changed between two runs, persona by persona, and why: the gate before publishing.
+"""What changed between two runs, or between the site and a run, page by page and persona by
+persona, and why: the editor's review before publishing.
 
-compare_runs() is pure: it takes (manifest, results) for each side, so it works on any two
-runs (or a run and itself). Kinds: flip (both sides have a verdict and ship changed),
-changed (confidence, headline, quote, rubric answers, or status/error class), added, removed.
+This module is the data model and the comparison, pure (no I/O); `diffformat.py` renders it
+(text, Markdown, HTML, JSON) and `diffsource.py` reads runs, copies and the site's ledger.
+Kinds per tool × persona: flip (both sides have a verdict and ship changed), changed
+(confidence, headline, quote, rubric answers, or status/error class), added, removed.
+
+Every change belongs to one page (`Change.page`): a comparison page that shows its tool, else
+the tool's own page. `RunDiff.changes` is ordered as an editor reads it: flips first, then the
+other changes, each by page, then persona (panel order), then tool. A new kind of finding
+(lint, stability) is a new field on RunDiff plus a section in `diffformat.SECTIONS`.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from panel.inputs.textsafety import terminal_safe, terminal_safe_tree
 from panel.lint.report import stored_report
 from panel.lintformat import LintReport
 from panel.pages.records import ship_pct
+from panel.pages.why import Copies, FieldChange, Why, explain
 from panel.runformat import PairResult, RunManifest
 
 Kind = Literal["flip", "changed", "added", "removed"]
 FailOn = Literal["flip", "change", "lint"]
 Results = Mapping[tuple[str, str], PairResult]
 RunSide = tuple[RunManifest, Results]
+PageKind = Literal["comparison", "tool"]
+PageStatus = Literal["new", "updated", "unchanged", "in_run"]
 CONFIDENCE_EPSILON = 0.005  # below this a confidence move is float noise, not a change
+TOOL_PAGE_SUFFIX = "--verdict"  # a tool's own page: <tool-slug>--verdict
+
+
+def tool_page_slug(tool_slug: str) -> str:
+    """The slug of a tool's own page (tool slugs never hold '--', so it never collides)."""
+    return f"{tool_slug}{TOOL_PAGE_SUFFIX}"
 
 
 class _Frozen(BaseModel):
@@ -54,6 +70,7 @@ class Change(_Frozen):
     kind: Kind
     before: Snapshot | None
     after: Snapshot | None
+    page: str = ""  # the page this change is reviewed under (a comparison, else the tool page)
     fields: list[str] = Field(default_factory=list)  # which visible fields changed
     headline_diff: list[WordOp] = Field(default_factory=list)
     quote_diff: list[WordOp] = Field(default_factory=list)
@@ -65,15 +82,28 @@ class ToolShift(_Frozen):
     tool_name: str
     before_pct: int | None
     after_pct: int | None
+    page: str = ""
 
 
-class Why(_Frozen):
-    """One input whose digest differs between the runs."""
+class PageRef(_Frozen):
+    """A page of the site (or one a run would make): what it is and which tools it shows."""
 
-    input: Literal["model", "persona", "template", "tool", "verdict_schema", "settings"]
-    key: str
-    before: str | None
-    after: str | None
+    slug: str
+    title: str
+    kind: PageKind
+    tools: list[str]  # tool slugs, in page order
+
+
+class PageDiff(_Frozen):
+    """One page and what would change on it."""
+
+    slug: str
+    title: str
+    kind: PageKind
+    status: PageStatus  # site diffs: new/updated/unchanged; run diffs: in_run
+    flips: int = 0
+    changes: int = 0  # every change on the page, flips included
+    tools: list[str] = Field(default_factory=list)
 
 
 class Summary(_Frozen):
@@ -96,20 +126,23 @@ class LintItem(_Frozen):
 
 class RunDiff(_Frozen):
     format: Literal[1] = 1
-    run_a: str
+    run_a: str  # the run before (site diffs: the site's newest published run)
     run_b: str
+    against: Literal["runs", "site"] = "runs"
+    site: str | None = None
     changes: list[Change]
     tools: list[ToolShift]
+    pages: list[PageDiff] = Field(default_factory=list)
     summary: Summary
     why: list[Why]
     lint: list[LintItem] = Field(default_factory=list)  # findings in run b, warnings by default
 
     def fails(self, on: FailOn) -> bool:
         """True when the diff holds a difference of the kind --fail-on names."""
-        if on == "flip":
-            return self.summary.flips > 0
         if on == "lint":
             return bool(self.lint)
+        if on == "flip":
+            return self.summary.flips > 0
         return bool(self.changes)
 
 
@@ -141,7 +174,7 @@ def word_diff(before: str | None, after: str | None) -> list[WordOp]:
 
 
 def _compare_pair(
-    slug: str, name: str, persona: str, a: PairResult, b: PairResult
+    slug: str, name: str, persona: str, a: PairResult, b: PairResult, page: str
 ) -> Change | None:
     fields: list[str] = []
     if a.status != b.status:
@@ -172,11 +205,31 @@ def _compare_pair(
         kind="flip" if flip else "changed",
         before=_snapshot(a),
         after=_snapshot(b),
+        page=page,
         fields=fields,
         headline_diff=word_diff(a.headline, b.headline) if "headline" in fields else [],
         quote_diff=word_diff(a.quote, b.quote) if "quote" in fields else [],
         rubric_changed=rubric,
     )
+
+
+def _compare_key(
+    key: tuple[str, str], name: str, before: PairResult | None, after: PairResult | None, page: str
+) -> Change | None:
+    slug, persona = key
+    if (before is None) != (after is None):  # a verdict only one side has
+        return Change(
+            tool=slug,
+            tool_name=name,
+            persona=persona,
+            kind="added" if before is None else "removed",
+            before=_snapshot(before) if before else None,
+            after=_snapshot(after) if after else None,
+            page=page,
+        )
+    if before is not None and after is not None:
+        return _compare_pair(slug, name, persona, before, after, page)
+    return None
 
 
 def _tool_pct(slug: str, results: Results) -> int | None:
@@ -186,53 +239,64 @@ def _tool_pct(slug: str, results: Results) -> int | None:
     return ship_pct(sum(1 for r in ours if r.ship), len(ours))
 
 
-def _why(a: RunManifest, b: RunManifest) -> list[Why]:
-    out: list[Why] = []
-    if a.model != b.model:
-        out.append(Why(input="model", key="model", before=a.model, after=b.model))
-    ia, ib = a.inputs, b.inputs
-    groups: list[tuple[Literal["persona", "template", "tool"], dict[str, str], dict[str, str]]] = [
-        (
-            "persona",
-            {k: v.digest for k, v in ia.personas.items()},
-            {k: v.digest for k, v in ib.personas.items()},
-        ),
-        ("template", dict(ia.templates), dict(ib.templates)),
-        (
-            "tool",
-            {k: v.digest for k, v in ia.tools.items()},
-            {k: v.digest for k, v in ib.tools.items()},
-        ),
+def _ordered(
+    changes: list[Change], pages: Sequence[PageRef], personas: Sequence[str]
+) -> list[Change]:
+    """Flips first, then the rest; each by page, persona (panel order), tool (page order)."""
+    page_rank = {p.slug: i for i, p in enumerate(pages)}
+    tool_rank = {(p.slug, t): i for p in pages for i, t in enumerate(p.tools)}
+    persona_rank = {pid: i for i, pid in enumerate(personas)}
+
+    def key(c: Change) -> tuple[int, int, str, int, str, str]:
+        return (
+            0 if c.kind == "flip" else 1,
+            page_rank.get(c.page, len(page_rank)),
+            c.page,
+            persona_rank.get(c.persona, len(persona_rank)),
+            c.persona,
+            f"{tool_rank.get((c.page, c.tool), 0):04d}{c.tool}",
+        )
+
+    return sorted(changes, key=key)
+
+
+def _page_diffs(
+    pages: Sequence[PageRef], changes: list[Change], status: Mapping[str, PageStatus]
+) -> list[PageDiff]:
+    return [
+        PageDiff(
+            slug=p.slug,
+            title=p.title,
+            kind=p.kind,
+            status=status.get(p.slug, "in_run"),
+            flips=sum(1 for c in changes if c.page == p.slug and c.kind == "flip"),
+            changes=sum(1 for c in changes if c.page == p.slug),
+            tools=list(p.tools),
+        )
+        for p in pages
     ]
-    for kind, da, db in groups:
-        for key in sorted(set(da) | set(db)):
-            if da.get(key) != db.get(key):
-                out.append(Why(input=kind, key=key, before=da.get(key), after=db.get(key)))
-    if ia.verdict_schema != ib.verdict_schema:
-        out.append(
-            Why(
-                input="verdict_schema",
-                key="verdict_schema",
-                before=ia.verdict_schema,
-                after=ib.verdict_schema,
-            )
-        )
-    if ia.settings != ib.settings:
-        # Name the settings that moved (e.g. emulator_seed), not just the digest.
-        sa, sb = a.settings, b.settings
-        moved = sorted(
-            k for k in set(sa) | set(sb) if sa.get(k) != sb.get(k) and k != "concurrency"
-        )
-        for key in moved or ["settings"]:
-            before, after = (sa.get(key), sb.get(key)) if moved else (ia.settings, ib.settings)
-            out.append(
-                Why(
-                    input="settings",
-                    key=key,
-                    before=None if before is None else str(before),
-                    after=None if after is None else str(after),
-                )
-            )
+
+
+def _summary(changes: list[Change], compared: int) -> Summary:
+    """Counts per tool × persona: a verdict shown on several pages counts once."""
+    distinct = {(c.tool, c.persona): c for c in changes}.values()
+    counts = {
+        k: sum(1 for c in distinct if c.kind == k) for k in ("flip", "changed", "added", "removed")
+    }
+    return Summary(
+        flips=counts["flip"],
+        changed=counts["changed"],
+        added=counts["added"],
+        removed=counts["removed"],
+        unchanged=compared - counts["flip"] - counts["changed"],
+    )
+
+
+def persona_order(*manifests: RunManifest) -> list[str]:
+    """Panel order: the personas of the later run, then any only the earlier one had."""
+    out: list[str] = []
+    for m in reversed(manifests):
+        out += [p for p in m.inputs.personas if p not in out]
     return out
 
 
@@ -251,223 +315,148 @@ def _lint_keys(report: LintReport) -> list[tuple[tuple[str, ...], LintItem]]:
     return out
 
 
-def lint_items(a: RunSide, b: RunSide) -> list[LintItem]:
-    """Run b's findings (stored per verdict, run-level recomputed), each marked new or not."""
-    before = {key for key, _ in _lint_keys(stored_report(list(a[1].values()), run_id=None))}
-    after = _lint_keys(stored_report(list(b[1].values()), run_id=None))
-    return [item.model_copy(update={"new": key not in before}) for key, item in after]
+def lint_items(before: Results, after: Results) -> list[LintItem]:
+    """The later side's findings (stored per verdict, run-level recomputed), each marked new
+    or not against the earlier side's."""
+    seen = {key for key, _ in _lint_keys(stored_report(list(before.values()), run_id=None))}
+    found = _lint_keys(stored_report(list(after.values()), run_id=None))
+    return [item.model_copy(update={"new": key not in seen}) for key, item in found]
 
 
-def compare_runs(a: RunSide, b: RunSide) -> RunDiff:
-    """Every tool × persona difference from run a (before) to run b (after)."""
+def compare_runs(
+    a: RunSide, b: RunSide, *, pages: Sequence[PageRef] = (), copies: Copies = (None, None)
+) -> RunDiff:
+    """Every tool × persona difference from run a (before) to run b (after).
+
+    `pages`: the comparison pages to review changes under (a tool on none of them is reviewed
+    under its own page); `copies`: each run's copy of its inputs, so "why" names fields.
+    """
     (ma, ra), (mb, rb) = a, b
     names = {slug: r.tool for (slug, _), r in {**ra, **rb}.items()}
-    changes: list[Change] = []
-    for key in sorted(set(ra) | set(rb)):
-        slug, persona = key
-        before, after = ra.get(key), rb.get(key)
-        if before is None and after is not None:
-            changes.append(
-                Change(
-                    tool=slug,
-                    tool_name=names[slug],
-                    persona=persona,
-                    kind="added",
-                    before=None,
-                    after=_snapshot(after),
-                )
+    home: dict[str, str] = {}
+    for page in sorted(pages, key=lambda p: p.slug):
+        for slug in page.tools:
+            home.setdefault(slug, page.slug)
+    all_pages = list(pages) + [
+        PageRef(slug=tool_page_slug(s), title=names[s], kind="tool", tools=[s])
+        for s in sorted(names)
+        if s not in home
+    ]
+    changes = [
+        c
+        for key in sorted(set(ra) | set(rb))
+        if (
+            c := _compare_key(
+                key,
+                names[key[0]],
+                ra.get(key),
+                rb.get(key),
+                home.get(key[0], tool_page_slug(key[0])),
             )
-        elif after is None and before is not None:
-            changes.append(
-                Change(
-                    tool=slug,
-                    tool_name=names[slug],
-                    persona=persona,
-                    kind="removed",
-                    before=_snapshot(before),
-                    after=None,
-                )
-            )
-        elif before is not None and after is not None:
-            change = _compare_pair(slug, names[slug], persona, before, after)
-            if change is not None:
-                changes.append(change)
+        )
+        is not None
+    ]
     tools = [
         ToolShift(
-            tool=s, tool_name=names[s], before_pct=_tool_pct(s, ra), after_pct=_tool_pct(s, rb)
+            tool=s,
+            tool_name=names[s],
+            before_pct=_tool_pct(s, ra),
+            after_pct=_tool_pct(s, rb),
+            page=home.get(s, tool_page_slug(s)),
         )
         for s in sorted(names)
     ]
-    counts = {
-        k: sum(1 for c in changes if c.kind == k) for k in ("flip", "changed", "added", "removed")
-    }
-    both = len(set(ra) & set(rb)) - counts["flip"] - counts["changed"]
+    ordered = _ordered(changes, all_pages, persona_order(ma, mb))
     return RunDiff(
         run_a=ma.run_id,
         run_b=mb.run_id,
-        changes=changes,
+        changes=ordered,
         tools=tools,
-        summary=Summary(
-            flips=counts["flip"],
-            changed=counts["changed"],
-            added=counts["added"],
-            removed=counts["removed"],
-            unchanged=both,
+        pages=_page_diffs(
+            [p for p in all_pages if any(c.page == p.slug for c in changes)], changes, {}
         ),
-        why=_why(ma, mb),
-        lint=lint_items(a, b),
+        summary=_summary(changes, len(set(ra) & set(rb))),
+        why=explain(ma, mb, copies),
+        lint=lint_items(a[1], b[1]),
     )
 
 
-# ---- formats -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PageSides:
+    """One page as the site shows it now (`before`) and as publishing would make it."""
+
+    page: PageRef
+    status: PageStatus
+    before: dict[tuple[str, str], PairResult]
+    after: dict[tuple[str, str], PairResult]
 
 
-def _verdict(s: Snapshot | None) -> str:
-    if s is None:
-        return "absent"
-    if s.status != "ok":
-        return s.status + (f" ({s.error_class})" if s.error_class else "")
-    return "ship" if s.ship else "not ship"
-
-
-def _pct(value: int | None) -> str:
-    return "—" if value is None else f"{value}%"
-
-
-def _summary_line(d: RunDiff) -> str:
-    s = d.summary
-    return (
-        f"{s.flips} flips, {s.changed} changed, {s.added} added, {s.removed} removed, "
-        f"{s.unchanged} unchanged"
-    )
-
-
-def _why_line(w: Why) -> str:
-    return f"{w.input} {w.key}: {w.before or 'absent'} -> {w.after or 'absent'}"
-
-
-def _ops_text(ops: list[WordOp], ins: str, end_ins: str, dele: str, end_del: str) -> str:
-    parts = []
-    for o in ops:
-        if o.op == "equal":
-            parts.append(o.text)
-        elif o.op == "delete":
-            parts.append(f"{dele}{o.text}{end_del}")
-        else:
-            parts.append(f"{ins}{o.text}{end_ins}")
-    return " ".join(parts)
-
-
-def _detail(c: Change) -> str:
-    bits = [f"{_verdict(c.before)} -> {_verdict(c.after)}"]
-    if "confidence" in c.fields and c.before and c.after:
-        bits.append(f"confidence {c.before.confidence:.2f} -> {c.after.confidence:.2f}")
-    if c.rubric_changed:
-        bits.append("rubric: " + ", ".join(c.rubric_changed))
-    return "; ".join(bits)
-
-
-def format_text(d: RunDiff) -> str:
-    """Plain text (safe to print through rich with markup off)."""
-    lines = [f"diff {d.run_a} -> {d.run_b}: {_summary_line(d)}"]
-    for c in d.changes:
-        lines.append(f"  {c.kind.upper():8} {c.tool} × {c.persona}: {_detail(c)}")
-        if c.headline_diff:
-            lines.append(
-                "           headline: " + _ops_text(c.headline_diff, "{+", "+}", "[-", "-]")
+def compare_site(
+    site: str,
+    run_a: str,
+    after: RunManifest,
+    pages: Sequence[PageSides],
+    why: list[Why],
+) -> RunDiff:
+    """What publishing a run would change on the site, page by page (each against what it shows)."""
+    changes: list[Change] = []
+    tools: list[ToolShift] = []
+    compared: set[tuple[str, str]] = set()
+    for side in pages:
+        names = {slug: r.tool for (slug, _), r in {**side.before, **side.after}.items()}
+        for key in sorted(set(side.before) | set(side.after)):
+            change = _compare_key(
+                key, names[key[0]], side.before.get(key), side.after.get(key), side.page.slug
             )
-        if c.quote_diff:
-            lines.append("           quote: " + _ops_text(c.quote_diff, "{+", "+}", "[-", "-]"))
-    moved = [t for t in d.tools if t.before_pct != t.after_pct]
-    if moved:
-        lines.append("ship % by tool:")
-        lines += [f"  {t.tool}: {_pct(t.before_pct)} -> {_pct(t.after_pct)}" for t in moved]
-    if d.why:
-        lines.append("why (inputs that differ):")
-        lines += ["  " + _why_line(w) for w in d.why]
-    elif d.changes:
-        lines.append("why: no input digest differs (sampling or provider variation)")
-    if d.lint:
-        lines.append(_lint_line(d))
-        lines += [f"  {_lint_text(item)}" for item in d.lint]
-    return "\n".join(lines) + "\n"
-
-
-def _lint_line(d: RunDiff) -> str:
-    new = sum(1 for item in d.lint if item.new)
-    return f"lint (house rules) in {d.run_b}: {len(d.lint)} finding(s), {new} new since {d.run_a}"
-
-
-def _lint_text(item: LintItem) -> str:
-    where = " × ".join(x for x in (item.tool, item.persona) if x)
-    flag = " [new]" if item.new else ""
-    return f"LINT {item.check}{flag}: {where}: {item.message}"
-
-
-def _md(text: str) -> str:
-    from panel.pages.render import md_escape  # render imports records; keep diff importable alone
-
-    return md_escape(terminal_safe(text))  # before escaping: an escape would split a sequence
-
-
-def format_markdown(d: RunDiff) -> str:
-    out = [f"# Diff {_md(d.run_a)} → {_md(d.run_b)}", "", _summary_line(d), ""]
-    if d.changes:
-        out += ["| Tool | Persona | Kind | Change |", "|---|---|---|---|"]
-        for c in d.changes:
-            detail = _md(_detail(c))
-            if c.headline_diff:
-                detail += " · headline: " + _md_ops(c.headline_diff)
-            if c.quote_diff:
-                detail += " · quote: " + _md_ops(c.quote_diff)
-            out.append(f"| {_md(c.tool)} | {_md(c.persona)} | {c.kind} | {detail} |")
-        out.append("")
-    moved = [t for t in d.tools if t.before_pct != t.after_pct]
-    if moved:
-        out += ["## Ship % by tool", ""]
-        out += [f"- {_md(t.tool)}: {_pct(t.before_pct)} → {_pct(t.after_pct)}" for t in moved]
-        out.append("")
-    if d.why:
-        out += ["## Why", ""] + [f"- {_md(_why_line(w))}" for w in d.why] + [""]
-    if d.lint:
-        out += ["## Lint", "", _md(_lint_line(d)), ""]
-        out += [f"- {_md(_lint_text(item))}" for item in d.lint] + [""]
-    return "\n".join(out)
-
-
-def _md_ops(ops: list[WordOp]) -> str:
-    parts = []
-    for o in ops:
-        text = _md(o.text)
-        parts.append(
-            text if o.op == "equal" else f"~~{text}~~" if o.op == "delete" else f"**{text}**"
-        )
-    return " ".join(parts)
-
-
-def format_html(d: RunDiff) -> str:
-    """A self-contained HTML report, rendered through the autoescaped page environment."""
-    from panel.pages.render import html_env
-
-    return (
-        html_env()
-        .get_template("diff.html.j2")
-        .render(
-            d=d,
-            summary=_summary_line(d),
-            detail=_detail,
-            verdict=_verdict,
-            pct=_pct,
-            lint_line=_lint_line,
-        )
+            if change is not None:
+                changes.append(change)
+        compared |= set(side.before) & set(side.after)
+        tools += [
+            ToolShift(
+                tool=s,
+                tool_name=names.get(s, s),
+                before_pct=_tool_pct(s, side.before) if side.before else None,
+                after_pct=_tool_pct(s, side.after),
+                page=side.page.slug,
+            )
+            for s in side.page.tools
+        ]
+    refs = [s.page for s in pages]
+    return RunDiff(
+        run_a=run_a,
+        run_b=after.run_id,
+        against="site",
+        site=site,
+        changes=_ordered(changes, refs, list(after.inputs.personas)),
+        tools=tools,
+        pages=_page_diffs(refs, changes, {s.page.slug: s.status for s in pages}),
+        summary=_summary(changes, len(compared)),
+        why=why,
+        # What readers would see: the findings on the verdicts of the pages being compared.
+        lint=lint_items(
+            {k: v for side in pages for k, v in side.before.items()},
+            {k: v for side in pages for k, v in side.after.items()},
+        ),
     )
 
 
-def format_json(d: RunDiff) -> str:
-    return d.model_dump_json(indent=2) + "\n"
-
-
-def format_diff(d: RunDiff, fmt: str) -> str:
-    formats = {"text": format_text, "md": format_markdown, "html": format_html, "json": format_json}
-    # Model-written text reaches terminals and pages: every string through the one sanitiser.
-    return formats[fmt](RunDiff.model_validate(terminal_safe_tree(d.model_dump())))
+__all__ = [
+    "Change",
+    "FailOn",
+    "FieldChange",
+    "LintItem",
+    "PageDiff",
+    "PageRef",
+    "PageSides",
+    "RunDiff",
+    "RunSide",
+    "Snapshot",
+    "ToolShift",
+    "Why",
+    "WordOp",
+    "compare_runs",
+    "compare_site",
+    "persona_order",
+    "tool_page_slug",
+    "word_diff",
+]

@@ -25,9 +25,9 @@ from panel.digests import json_digest
 from panel.errors import GateRefused, InputError, PublishError
 from panel.inputs.yamlsafe import YamlInputError, load_yaml
 from panel.lint.report import findings_on, stored_report
-from panel.pages.diff import RunSide
-from panel.pages.records import ComparisonRecord, read_record, read_records, safe_child
-from panel.pages.render import write_index, write_pages
+from panel.pages.diff import TOOL_PAGE_SUFFIX, RunSide
+from panel.pages.records import read_records, safe_child
+from panel.pages.render import TEMPLATES, write_index, write_pages
 from panel.pages.site import (
     LEGACY_STATE,
     SITE_FILE,
@@ -41,6 +41,8 @@ from panel.pages.site import (
     swap_in,
     write_ledger,
 )
+from panel.pages.sitesettings import SiteSettings
+from panel.pages.toolpages import PageRecord, page_tools, read_page_record, run_tool_records
 from panel.store.runindex import resolve_run_id
 
 STATE_FILE = SITE_FILE
@@ -84,13 +86,14 @@ class PublishReport(_Frozen):
     # House-rule findings on the pages added or updated (panel.lint): warnings, unless
     # --fail-on lint made them a gate.
     lint: dict[str, list[str]] = Field(default_factory=dict)
+    restyled: list[str] = Field(default_factory=list)  # kept pages re-rendered in a new frame
 
 
 @dataclass(frozen=True)
 class Candidate:
     """A page as the given runs would show it."""
 
-    record: ComparisonRecord
+    record: PageRecord
     run_id: str
     runs_dir: Path
     verdicts: list[ShownVerdict]
@@ -119,7 +122,7 @@ def load_approvals(path: Path) -> list[Approval]:
         raise PublishError(f"{path}: invalid approvals file: {exc}") from None
 
 
-def content_digest(record: ComparisonRecord) -> str:
+def content_digest(record: PageRecord) -> str:
     """The record as readers see it: without the run id and date that differ on every run."""
     data = record.model_dump(mode="json")
     data["provenance"].pop("run_id")
@@ -127,11 +130,11 @@ def content_digest(record: ComparisonRecord) -> str:
     return json_digest(data)
 
 
-def shown_verdicts(record: ComparisonRecord, run: RunSide) -> list[ShownVerdict]:
+def shown_verdicts(record: PageRecord, run: RunSide) -> list[ShownVerdict]:
     """Every (tool, persona) the record's page shows, with the result it came from."""
     manifest, results = run
     out = []
-    for card in record.tools:
+    for card in page_tools(record):
         for entry in card.scorecard:
             result = results.get((card.slug, entry.persona))
             out.append(
@@ -180,12 +183,21 @@ def _refusal(
     lint: dict[str, list[str]] | None = None,
 ) -> str:
     lines: list[str] = []
-    missing = [Approval(tool=f.tool, persona=f.persona) for fs in flips.values() for f in fs]
+    missing = list(
+        dict.fromkeys(Approval(tool=f.tool, persona=f.persona) for fs in flips.values() for f in fs)
+    )
+    # A flip shows on its tool's page and on each comparison of it: one line, with its pages.
+    pages_of: dict[Flip, list[str]] = {}
     for slug, page_flips_ in flips.items():
-        lines.append(f"page {slug}: {len(page_flips_)} flip(s) against what it shows now")
-        lines += [
-            f"  {f.tool} × {f.persona}: {_yes(f.before)} -> {_yes(f.after)}" for f in page_flips_
-        ]
+        for f in page_flips_:
+            pages_of.setdefault(f, []).append(slug)
+    by_pages: dict[tuple[str, ...], list[Flip]] = {}
+    for f, on in pages_of.items():
+        by_pages.setdefault(tuple(on), []).append(f)
+    for on_pages, fs in by_pages.items():
+        what = "it shows" if len(on_pages) == 1 else "they show"
+        lines.append(f"page {', '.join(on_pages)}: {len(fs)} flip(s) against what {what} now")
+        lines += [f"  {f.tool} × {f.persona}: {_yes(f.before)} -> {_yes(f.after)}" for f in fs]
     if flips:
         runs = " ".join(sorted({run_of[s] for s in flips}))
         lines.append(
@@ -224,16 +236,28 @@ def open_run(runs_dir: Path, run_id: str) -> tuple[RunSide, Path]:
     return (store.manifest(), store.results()), store.path / "records"
 
 
+def is_tool_page(slug: str) -> bool:
+    return slug.endswith(TOOL_PAGE_SUFFIX)
+
+
+def run_pages(runs_dir: Path, run_id: str) -> tuple[RunSide, list[PageRecord]]:
+    """A run's pages: its comparison records, then a page per tool it reviewed."""
+    run, records_dir = open_run(runs_dir, run_id)
+    comparisons = read_records(records_dir)
+    tools, _ = run_tool_records(records_dir.parent, run[0], run[1], comparisons)
+    return run, [*comparisons, *tools]
+
+
 def candidates(run_ids: Sequence[str], runs_dir: Path) -> dict[str, Candidate]:
-    """The pages the given runs' records make; a later run wins a page an earlier one has."""
+    """The pages the given runs make; a later run wins a page an earlier one has."""
     out: dict[str, Candidate] = {}
     for run_id in run_ids:
-        run, records_dir = open_run(runs_dir, run_id)
-        records = read_records(records_dir)
+        run, records = run_pages(runs_dir, run_id)
         if not records:
             raise PublishError(
-                f"run {run[0].run_id} has no comparison records; build them with "
-                f"`panel compare TOOL_A TOOL_B --run {run[0].run_id}` first"
+                f"run {run[0].run_id} has nothing to publish: no comparison records, and no "
+                "copy of its tool files to build tool pages from (a run made before copies); "
+                f"build a comparison with `panel compare TOOL_A TOOL_B --run {run[0].run_id}`"
             )
         report = stored_report(list(run[1].values()), run_id=run[0].run_id)
         for record in records:
@@ -253,7 +277,7 @@ def legacy_ledger(site: Path) -> SiteLedger | None:
         if path.is_symlink() or path.name.startswith("."):
             continue
         try:
-            record = read_record(path)
+            record = read_page_record(path)
         except InputError:
             continue
         verdicts = [
@@ -265,7 +289,7 @@ def legacy_ledger(site: Path) -> SiteLedger | None:
                 ship=e.ship,
                 synthetic=record.provenance.synthetic,
             )
-            for card in record.tools
+            for card in page_tools(record)
             for e in card.scorecard
         ]
         pages[record.slug] = _entry(
@@ -283,7 +307,7 @@ def legacy_ledger(site: Path) -> SiteLedger | None:
 
 
 def _entry(
-    record: ComparisonRecord,
+    record: PageRecord,
     run_id: str,
     runs_dir: str,
     when: str,
@@ -304,28 +328,51 @@ def _entry(
     )
 
 
+def chrome_digest(site: SiteSettings | None) -> str:
+    """What every page's frame depends on: the site settings and panel's page templates."""
+    templates = {p.name: p.read_text("utf-8") for p in sorted(TEMPLATES.glob("*.j2"))}
+    settings = site.model_dump(mode="json") if site else None
+    return json_digest({"settings": settings, "templates": templates})
+
+
 def build_site(
     folder: Path,
     live: Path,
     ledger: SiteLedger,
-    fresh: dict[str, ComparisonRecord],
+    fresh: dict[str, PageRecord],
     *,
-    write_page: Callable[[ComparisonRecord, Path], object] = write_pages,
+    write_page: Callable[[PageRecord, Path], object] = write_pages,
+    site: SiteSettings | None = None,
+    restyle: bool = False,
 ) -> None:
-    """Render the new site into an empty folder: ledger, fresh pages, kept pages, the index."""
+    """Render the new site into an empty folder: ledger, fresh pages, kept pages, the index.
+
+    A kept page is copied byte for byte, unless `restyle` (the site settings or panel's page
+    templates changed since the last publish): then it is re-rendered from its own JSON, so
+    every page shows the same frame; its verdicts cannot change that way.
+    """
     write_ledger(folder, ledger)
-    records: list[ComparisonRecord] = []
+    records: list[PageRecord] = []
     for slug in sorted(ledger.pages):
         if slug in fresh:
             write_page(fresh[slug], folder)
             records.append(fresh[slug])
             continue
+        if restyle:
+            kept = read_page_record(safe_child(live, f"{slug}.json"))
+            write_page(kept, folder)
+            records.append(kept)
+            continue
         for suffix in PAGE_SUFFIXES:  # a kept page: byte for byte what readers see now
             source = safe_child(live, f"{slug}{suffix}")
             if source.is_file():
                 shutil.copy2(source, safe_child(folder, f"{slug}{suffix}"))
-        records.append(read_record(safe_child(folder, f"{slug}.json")))
-    write_index(records, folder, title="Tool comparisons")
+        records.append(read_page_record(safe_child(folder, f"{slug}.json")))
+    write_index(records, folder, title=_index_title(site), site=site)
+
+
+def _index_title(site: SiteSettings | None) -> str:
+    return site.name if site and site.name else "Tool verdicts"
 
 
 def publish(
@@ -341,7 +388,8 @@ def publish(
     prune: bool = False,
     fail_on_lint: bool = False,
     now: datetime | None = None,
-    write_page: Callable[[ComparisonRecord, Path], object] = write_pages,
+    write_page: Callable[[PageRecord, Path, SiteSettings | None], object] = write_pages,
+    site_settings: SiteSettings | None = None,
 ) -> PublishReport:
     """`panel publish RUN...`: add or update those runs' pages, keep the rest, gate per page."""
     run_ids = [runs] if isinstance(runs, str) else list(runs)
@@ -414,7 +462,10 @@ def publish(
     if prune:
         dropped |= {s for s in shown if s not in fresh}
     pages = {s: e for s, e in shown.items() if s not in dropped}
-    all_flips = [Approval(tool=f.tool, persona=f.persona) for u in updated for f in u.flips]
+    # One (tool, persona) flip shows on its tool page and on each comparison: counted once.
+    all_flips = list(
+        dict.fromkeys(Approval(tool=f.tool, persona=f.persona) for u in updated for f in u.flips)
+    )
     for slug in changed:
         cand = fresh[slug]
         accepted = [
@@ -425,17 +476,28 @@ def publish(
             cand.record, cand.run_id, str(cand.runs_dir), when, cand.verdicts, accepted
         )
     removed = sorted(s for s in shown if s in dropped)
+    chrome = chrome_digest(site_settings)
+    restyle = ledger.chrome_digest != chrome and bool(shown)
     new_ledger = SiteLedger(
         updated_at=when,
         last_run_id=run_ids[-1] if run_ids else ledger.last_run_id,
         previous_run_id=ledger.last_run_id if run_ids else ledger.previous_run_id,
+        chrome_digest=chrome,
         pages=dict(sorted(pages.items())),
     )
-    if changed or removed or not (site / SITE_FILE).is_file():
+    if changed or removed or restyle or not (site / SITE_FILE).is_file():
         records = {s: fresh[s].record for s in changed}
         swap_in(
             site,
-            lambda folder: build_site(folder, site, new_ledger, records, write_page=write_page),
+            lambda folder: build_site(
+                folder,
+                site,
+                new_ledger,
+                records,
+                write_page=lambda rec, to: write_page(rec, to, site_settings),
+                site=site_settings,
+                restyle=restyle,
+            ),
         )
     return PublishReport(
         run_ids=run_ids,
@@ -454,6 +516,7 @@ def publish(
         incomplete=sorted(s for s in incomplete if s in changed),
         synthetic=sorted(s for s in synthetic if s in changed),
         lint={s: found for s, found in sorted(lint.items()) if s in changed},
+        restyled=sorted(s for s in pages if s not in changed) if restyle else [],
     )
 
 

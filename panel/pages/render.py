@@ -18,14 +18,16 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from panel.inputs.textsafety import terminal_safe, terminal_safe_tree
+from panel.pages.diff import tool_page_slug
 from panel.pages.records import (
     ComparisonRecord,
     ToolCard,
     is_safe_name,
-    record_json,
     safe_child,
     write_atomic,
 )
+from panel.pages.sitesettings import SiteSettings
+from panel.pages.toolpages import PageRecord, ToolRecord
 
 TEMPLATES = Path(__file__).parent / "templates"
 ALLOWED_SCHEMES = frozenset({"https", "http", "mailto"})
@@ -80,9 +82,13 @@ def _md_finalize(value: Any) -> Any:
     return value if isinstance(value, MdSafe) else md_escape(value)
 
 
+def paragraphs(value: str) -> list[str]:
+    """Blank line = new paragraph; a paragraph's own line breaks reflow as spaces."""
+    return [" ".join(p.split()) for p in re.split(r"\n\s*\n", value) if p.strip()]
+
+
 def _md_paragraphs(value: str) -> MdSafe:
-    paragraphs = [p for p in re.split(r"\n\s*\n", value) if p.strip()]
-    return MdSafe("\n\n".join(md_escape(p) for p in paragraphs))
+    return MdSafe("\n\n".join(md_escape(p) for p in paragraphs(value)))
 
 
 def _md_link(label: str, url: str) -> MdSafe:
@@ -98,7 +104,7 @@ def _md_page_link(label: str, slug: str) -> MdSafe:
     # A relative link to a sibling page; the slug must already be a safe file name.
     if not is_safe_name(f"{slug}.md"):
         return MdSafe(md_escape(label))
-    return MdSafe(f"[{md_escape(label)}](<{slug}.md>)")
+    return MdSafe(f"[{md_escape(label)}]({slug}.md)")  # a safe name: no space, no parenthesis
 
 
 def pct(card: ToolCard) -> str:
@@ -125,6 +131,8 @@ def _common(env: Environment) -> Environment:
     env.tests["allowed_url"] = lambda url: safe_url(url) is not None
     env.globals["status_label"] = STATUS_LABELS
     env.globals["banner"] = SYNTHETIC_BANNER
+    env.globals["tool_page"] = tool_page_slug
+    env.filters["paragraphs"] = paragraphs
     return env
 
 
@@ -166,44 +174,133 @@ def _rows(record: ComparisonRecord) -> list[dict[str, Any]]:
     ]
 
 
-def _shown(record: ComparisonRecord) -> ComparisonRecord:
+def _shown(record: PageRecord) -> PageRecord:
     """The record with every string through the one control-character sanitiser."""
-    return ComparisonRecord.model_validate(terminal_safe_tree(record.model_dump()))
+    return type(record).model_validate(terminal_safe_tree(record.model_dump()))
 
 
-def render_html(record: ComparisonRecord) -> str:
+class PageMeta(NamedTuple):
+    """What a page's <head> says about it: title, description, canonical URL."""
+
+    title: str
+    description: str
+    url: str | None
+    og_type: str = "article"
+    site_name: str = ""
+
+
+_SCRIPT_SCHEME = re.compile(r"(?i)(javascript|vbscript|data)([\s\x00-\x1f]*):")
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    """Meta text: one line, clipped, and never a script-URL shape (previews treat it as text)."""
+    text = _SCRIPT_SCHEME.sub(r"\1\2", " ".join(text.split()))
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def page_meta(record: PageRecord, site: SiteSettings | None) -> PageMeta:
+    meta = _page_meta(record, site)
+    return meta._replace(site_name=_clip(site.name) if site else "")
+
+
+def _page_meta(record: PageRecord, site: SiteSettings | None) -> PageMeta:
+    url = site.page_url(record.slug) if site else None
+    if isinstance(record, ToolRecord):
+        t = record.tool
+        said = f"Panel ship {pct(t)} ({t.ship_votes} of {t.verdicts} reviewers)"
+        return PageMeta(_clip(f"{t.name}: the panel's verdict"), _clip(f"{said}. {t.tagline}"), url)
+    a, b = record.tools
+    said = f"Panel ship {pct(a)} vs {pct(b)}. {a.tagline} / {b.tagline}"
+    return PageMeta(_clip(f"{a.name} vs {b.name}"), _clip(said), url)
+
+
+def _context(record: PageRecord, site: SiteSettings | None, markdown: bool) -> dict[str, Any]:
+    home = _md_page_link("← All verdicts", "index") if markdown else ""
+    context: dict[str, Any] = {
+        "r": record,
+        "site": site,
+        "meta": page_meta(record, site),
+        "is_index": False,
+        "home_link": home,
+    }
+    if isinstance(record, ComparisonRecord):
+        context["rows"] = _rows(record)
+    return context
+
+
+def _template(record: PageRecord, ext: str) -> str:
+    return ("tool" if isinstance(record, ToolRecord) else "compare") + f".{ext}.j2"
+
+
+def render_html(record: PageRecord, site: SiteSettings | None = None) -> str:
     record = _shown(record)
-    return terminal_safe(
-        html_env().get_template("compare.html.j2").render(r=record, rows=_rows(record))
-    )
+    site = _shown_site(site)
+    template = html_env().get_template(_template(record, "html"))
+    return terminal_safe(template.render(**_context(record, site, markdown=False)))
 
 
-def render_markdown(record: ComparisonRecord) -> str:
+def render_markdown(record: PageRecord, site: SiteSettings | None = None) -> str:
     record = _shown(record)
-    return terminal_safe(
-        markdown_env().get_template("compare.md.j2").render(r=record, rows=_rows(record))
+    site = _shown_site(site)
+    template = markdown_env().get_template(_template(record, "md"))
+    return terminal_safe(template.render(**_context(record, site, markdown=True)))
+
+
+def render_json(record: PageRecord) -> str:
+    return record.model_dump_json(indent=2) + "\n"
+
+
+def _shown_site(site: SiteSettings | None) -> SiteSettings | None:
+    return (
+        None if site is None else SiteSettings.model_validate(terminal_safe_tree(site.model_dump()))
     )
 
 
-def render_json(record: ComparisonRecord) -> str:
-    return record_json(record)
-
-
-def render_index_html(records: Sequence[ComparisonRecord], title: str = "Comparisons") -> str:
-    records = [_shown(r) for r in records]
-    return terminal_safe(
-        html_env().get_template("index.html.j2").render(records=records, title=title)
+def _index_context(
+    records: Sequence[PageRecord], title: str, site: SiteSettings | None
+) -> dict[str, Any]:
+    shown = [_shown(r) for r in records]
+    comparisons = [r for r in shown if isinstance(r, ComparisonRecord)]
+    tools = sorted(
+        (r for r in shown if isinstance(r, ToolRecord)), key=lambda r: r.tool.name.casefold()
     )
-
-
-def render_index_markdown(records: Sequence[ComparisonRecord], title: str = "Comparisons") -> str:
-    records = [_shown(r) for r in records]
-    return terminal_safe(
-        markdown_env().get_template("index.md.j2").render(records=records, title=title)
+    site = _shown_site(site)
+    what = (site.description if site and site.description else "") or (
+        f"{len(comparisons)} comparison(s) and {len(tools)} tool verdict(s) from a panel of "
+        "reviewers."
     )
+    return {
+        "title": title,
+        "comparisons": comparisons,
+        "tools": tools,
+        "synthetic": any(r.provenance.synthetic for r in shown),
+        "site": site,
+        "is_index": True,
+        "meta": PageMeta(
+            _clip(title),
+            _clip(what),
+            site.page_url("index") if site else None,
+            "website",
+            _clip(site.name) if site else "",
+        ),
+    }
 
 
-def write_pages(record: ComparisonRecord, out_dir: Path) -> PagePaths:
+def render_index_html(
+    records: Sequence[PageRecord], title: str = "Comparisons", site: SiteSettings | None = None
+) -> str:
+    template = html_env().get_template("index.html.j2")
+    return terminal_safe(template.render(**_index_context(records, title, site)))
+
+
+def render_index_markdown(
+    records: Sequence[PageRecord], title: str = "Comparisons", site: SiteSettings | None = None
+) -> str:
+    template = markdown_env().get_template("index.md.j2")
+    return terminal_safe(template.render(**_index_context(records, title, site)))
+
+
+def write_pages(record: PageRecord, out_dir: Path, site: SiteSettings | None = None) -> PagePaths:
     """Write <slug>.html, <slug>.md and <slug>.json into out_dir (contained, atomic)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = PagePaths(
@@ -211,18 +308,21 @@ def write_pages(record: ComparisonRecord, out_dir: Path) -> PagePaths:
         markdown=safe_child(out_dir, f"{record.slug}.md"),
         json=safe_child(out_dir, f"{record.slug}.json"),
     )
-    write_atomic(paths.html, render_html(record))
-    write_atomic(paths.markdown, render_markdown(record))
+    write_atomic(paths.html, render_html(record, site))
+    write_atomic(paths.markdown, render_markdown(record, site))
     write_atomic(paths.json, render_json(record))
     return paths
 
 
 def write_index(
-    records: Sequence[ComparisonRecord], out_dir: Path, title: str = "Comparisons"
+    records: Sequence[PageRecord],
+    out_dir: Path,
+    title: str = "Comparisons",
+    site: SiteSettings | None = None,
 ) -> tuple[Path, Path]:
     """Write index.html and index.md listing the records."""
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, md_path = safe_child(out_dir, "index.html"), safe_child(out_dir, "index.md")
-    write_atomic(html_path, render_index_html(records, title))
-    write_atomic(md_path, render_index_markdown(records, title))
+    write_atomic(html_path, render_index_html(records, title, site))
+    write_atomic(md_path, render_index_markdown(records, title, site))
     return html_path, md_path

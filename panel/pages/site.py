@@ -81,6 +81,9 @@ class SiteLedger(_Frozen):
     updated_at: str
     last_run_id: str | None = None  # the newest run published (one-argument `panel diff`)
     previous_run_id: str | None = None
+    # Digest of the site settings and page templates the pages were rendered with; when it
+    # changes, kept pages are re-rendered from their JSON (never their verdicts).
+    chrome_digest: str | None = None
     pages: dict[str, PageEntry] = Field(default_factory=dict)
 
 

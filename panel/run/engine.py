@@ -58,6 +58,7 @@ from panel.run.events import (
     RunStarted,
     VerdictDelta,
 )
+from panel.run.inputcopy import copy_files, keep_copy, resume_personas
 from panel.run.launch import LaunchStrategy
 from panel.run.planning import build_cache_plan
 from panel.run.resume import check_same_run, mark_stopped
@@ -78,6 +79,7 @@ from panel.runformat import (
 )
 from panel.store.claims import claim_pair
 from panel.store.resultcache import ResultCache, digest_settings, pair_key_for
+from panel.store.runinputs import INPUTS_DIR
 from panel.store.runs import RunStore
 from panel.tokens import canonical_json
 from panel.verdict import (
@@ -147,7 +149,11 @@ async def run_panel(
     the one `options.model` names (a test double such as providers.function.FunctionProvider;
     the caller keeps it open and closes it).
     """
-    personas = select_personas(load_personas(persona_dirs(options.cwd)), options.personas)
+    found = load_personas(persona_dirs(options.cwd))
+    if options.resume and options.personas:  # a persona the workspace lost: the run's copy
+        asked = RunStore.open(options.runs_dir, options.resume)
+        found = resume_personas(found, options.personas, asked.path, asked.manifest())
+    personas = select_personas(found, options.personas)
     prompts = load_prompts(prompt_dirs(options.cwd))
     prompts.prepare(personas)  # a bad persona or template fails before any request
     if not tools:
@@ -259,7 +265,10 @@ class _PanelRun:
             except BaseException:
                 store.release()
                 raise
+            if not (store.path / INPUTS_DIR).exists():  # a run made before copies: add it now
+                keep_copy(store, copy_files(*self._sent()))
             return store
+        taken = copy_files(*self._sent())  # read before the run exists: a changed file stops it
         pairs_total = len(self.tools) * len(self.personas)
         manifest = RunManifest(
             run_id="pending",
@@ -282,7 +291,10 @@ class _PanelRun:
             usage=Usage(),
             cost=Cost(usd=0.0, floor_usd=0.0, no_cache_usd=0.0),
         )
-        return RunStore.create(o.runs_dir, manifest)
+        return keep_copy(RunStore.create(o.runs_dir, manifest), taken)
+
+    def _sent(self) -> tuple[list[LoadedTool], list[Persona], PromptSet]:
+        return list(self.tools.values()), list(self.personas.values()), self.prompts
 
     async def _execute(self, store: RunStore) -> RunOutcome:
         self.store = store

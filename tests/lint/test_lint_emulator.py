@@ -164,13 +164,18 @@ def test_lint_reads_the_runs_tool_copy_then_the_recorded_path_then_says_what_it_
     figures = [f for v in full.verdicts for f in v.findings if f.check in ("unverified_figure",
                "tagline")]  # fmt: skip
     assert figures and not [n for n in full.notes if "tool" in n]
-    tool.unlink()  # the recorded path is gone: those checks are skipped, and the note says so
+    copy = Path(out["run_dir"]) / "inputs" / "tools" / "cursor.yaml"
+    kept = copy.read_bytes()
+    copy.write_text(kept.decode().replace("Cursor", "Edited"))  # a copy edited by hand ...
+    tool.unlink()  # ... and the recorded path gone: those checks are skipped, the note says so
     partial = lint([out["run_id"], "--runs-dir", str(runs)], env, 1)
     assert not [f for v in partial.verdicts for f in v.findings if f.check == "tagline"]
     assert any("no tool description for cursor" in n for n in partial.notes)
-    copies = Path(out["run_dir"]) / "inputs" / "tools"
-    copies.mkdir(parents=True)
-    shutil.copy(EXAMPLES / "cursor.yaml", copies / "cursor.yaml")
+    shutil.copy(EXAMPLES / "cursor.yaml", tool)  # the recorded path, as the run read it
+    from_path = lint([out["run_id"], "--runs-dir", str(runs)], env, 1)
+    assert from_path.verdicts == full.verdicts and from_path.notes == full.notes
+    tool.unlink()
+    copy.write_bytes(kept)  # the run's own copy alone is enough
     again = lint([out["run_id"], "--runs-dir", str(runs)], env, 1)
     assert again.verdicts == full.verdicts and again.notes == full.notes
     # The same verdicts from elsewhere: a results file and the tool file.

@@ -61,7 +61,7 @@ def test_chromium_renders_both_tools_percentages_and_quotes(page, tmp_path, resu
     assert not dom.tags("script")
 
 
-@pytest.mark.parametrize("width", [1200, 420])
+@pytest.mark.parametrize("width", [1200, 400])
 def test_chromium_screenshot(page, tmp_path, width):
     shot = tmp_path / f"shot-{width}.png"
     chromium(tmp_path, f"--screenshot={shot}", f"--window-size={width},2400", page.as_uri())
@@ -71,3 +71,33 @@ def test_chromium_screenshot(page, tmp_path, width):
         docs = Path(__file__).resolve().parents[2] / "docs" / "img" / "compare-example.png"
         if docs.parent.is_dir():
             shutil.copyfile(shot, docs)
+
+
+def test_chromium_renders_the_html_review(tmp_path, results):
+    """The HTML diff an editor opens: summary, a card per page, a row per persona, why."""
+    from pagedata import flipped_results, make_manifest
+
+    from panel.pages.diff import PageRef, compare_runs
+    from panel.pages.diffformat import format_html
+
+    page = PageRef(
+        slug="ledgerline--vs--quorum",
+        title="Ledgerline vs Quorum",
+        kind="comparison",
+        tools=["ledgerline", "quorum"],
+    )
+    diff = compare_runs(
+        (make_manifest("run-a"), results),
+        (make_manifest("run-b", templates={"house.j2": "sha256:house2"}), flipped_results()),
+        pages=[page],
+    )
+    path = tmp_path / "review.html"
+    path.write_text(format_html(diff))
+    dom = parse(chromium(tmp_path, "--dump-dom", path.as_uri()).stdout)
+    assert [e.text.split()[0] for e in dom.by_class("who")] == ["skeptic", "futurist"]
+    assert "Ledgerline vs Quorum" in dom.tags("h3")[0].text and dom.tags("ins") and dom.tags("del")
+    assert "template house.j2 — prompts/house.j2 changed" in dom.all_text
+    for width in (1200, 400):
+        shot = tmp_path / f"review-{width}.png"
+        chromium(tmp_path, f"--screenshot={shot}", f"--window-size={width},1600", path.as_uri())
+        assert shot.read_bytes().startswith(PNG_MAGIC) and shot.stat().st_size > 20_000

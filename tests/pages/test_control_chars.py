@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from panel.cli import app
 from panel.cli.display import LiveDisplay, render_summary
 from panel.inputs.textsafety import terminal_safe
-from panel.pages.diff import compare_runs, format_diff
+from panel.pages.diff import compare_runs
+from panel.pages.diffformat import format_diff
 from panel.pages.records import build_record
 from panel.pages.render import render_html, render_index_markdown, render_markdown
 from panel.run.events import ReviewFinished

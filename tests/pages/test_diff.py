@@ -9,7 +9,8 @@ from pagedata import flipped_results, make_manifest, make_result, standard_resul
 from typer.testing import CliRunner
 
 from panel.cli import app
-from panel.pages.diff import compare_runs, format_diff
+from panel.pages.diff import compare_runs
+from panel.pages.diffformat import format_diff
 
 A = make_manifest("run-a")
 
@@ -58,7 +59,7 @@ def test_changed_quote_confidence_rubric_and_status():
     business = kinds[("quorum", "business")]  # ok -> failed is a change, never skipped
     assert business.kind == "changed" and business.fields == ["status"]
     assert d.fails("change") and not d.fails("flip")
-    assert "[-invoice.-] {+bill.+}" in format_diff(d, "text")
+    assert "[-invoice.-] {+bill.+}" in " ".join(format_diff(d, "text").split())  # wrapped
 
 
 def test_added_removed_and_why():
@@ -92,9 +93,11 @@ def test_added_removed_and_why():
         ("tool", "newtool"): (None, "sha256:t3"),
     }
     text = format_diff(d, "text")
-    assert "persona skeptic: sha256:skeptic -> sha256:CHANGED" in text
+    # Runs without copies of their inputs: the file is named, the digests say that it changed.
+    assert "persona skeptic — personas/skeptic.md changed (sha256:skeptic…" in text
     md = format_diff(d, "md")
-    assert "| quorum | business | removed |" in md and "## Why" in md
+    assert "- **business** · quorum: ship → absent" in md and "## Why" in md
+    assert "->" not in md and "&gt;" not in md
 
 
 @pytest.fixture
@@ -143,7 +146,7 @@ def test_cli_one_argument_diffs_against_the_published_run(runs, tmp_path):
     write_run(runs, make_manifest("run-pub"), standard_results(), records=[_record()])
     publish("run-pub", runs_dir=runs, site=site, allow_synthetic=True)
     res = invoke("diff", "run-b", "--runs-dir", str(runs), "--site", str(site), "--fail-on", "flip")
-    assert res.exit_code == 1 and "run-pub -> run-b" in res.stdout
+    assert res.exit_code == 1 and "run-pub → run-b" in res.stdout
 
 
 def test_cli_errors_exit_2(runs, monkeypatch, capsys):

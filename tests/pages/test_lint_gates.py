@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from panel.cli import app
 from panel.errors import GateRefused
 from panel.lintformat import LintFinding
-from panel.pages.diff import compare_runs, format_diff
+from panel.pages.diff import compare_runs
+from panel.pages.diffformat import format_diff
 from panel.pages.publish import publish
 
 FINDING = LintFinding(
@@ -60,8 +61,8 @@ def test_the_diff_lists_the_later_runs_findings_and_which_are_new():
     assert compare_runs(linted, linted).lint[0].new is False
     assert compare_runs(linted, clean).lint == [] and not compare_runs(linted, clean).fails("lint")
     text = format_diff(d, "text")
-    assert "lint (house rules) in linted: 1 finding(s), 1 new since clean" in text
-    assert "LINT unverified_figure [new]: quorum × skeptic:" in text
+    assert "Lint (house rules) in linted: 1 finding(s), 1 new since clean" in text
+    assert "  unverified_figure [new]: quorum × skeptic:" in text
     assert "## Lint" in format_diff(d, "md")
     page = format_diff(d, "html")
     assert "<h2>Lint</h2>" in page and "$49 &lt;b&gt;" in page and "$49 <b>" not in page
@@ -79,14 +80,16 @@ def test_cli_diff_fail_on_lint_exits_1_only_when_the_later_run_has_findings(runs
     assert json.loads(res.stdout)["lint"][0]["check"] == "unverified_figure"
     assert diff("linted", "clean").exit_code == 0
     plain = CliRunner().invoke(app, ["diff", "clean", "linted", "--runs-dir", str(runs)])
-    assert plain.exit_code == 0 and "LINT unverified_figure" in plain.stdout  # a warning
+    assert plain.exit_code == 0 and "unverified_figure [new]" in plain.stdout  # a warning
 
 
 def test_publish_warns_about_lint_findings_by_default(runs, tmp_path):
     site = tmp_path / "site"
     report = publish("linted", runs_dir=runs, site=site, allow_synthetic=True)
-    [(page, lines)] = report.lint.items()
-    assert page == "ledgerline--vs--quorum" and "quorum × skeptic:" in lines[0]
+    # The finding shows on every page that shows the verdict: the comparison and quorum's page.
+    assert sorted(report.lint) == ["ledgerline--vs--quorum", "quorum--verdict"]
+    page, lines = "ledgerline--vs--quorum", report.lint["ledgerline--vs--quorum"]
+    assert "quorum × skeptic:" in lines[0] and report.lint["quorum--verdict"] == lines
     assert (site / f"{page}.html").is_file()
     cli = CliRunner().invoke(
         app, ["publish", "linted", "--site", str(site), "--runs-dir", str(runs),

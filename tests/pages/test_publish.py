@@ -21,6 +21,8 @@ from panel.errors import PublishError
 from panel.pages.publish import STATE_FILE, publish, read_state
 from panel.pages.records import build_record
 
+HTML_MD_JSON = ("html", "md", "json")
+
 
 def record_for(run_id, results):
     return build_record(
@@ -53,17 +55,12 @@ def runs(tmp_path):
 def test_first_publish_writes_pages_index_and_state(runs, tmp_path):
     site = tmp_path / "site"
     report = publish("run-a", runs_dir=runs, site=site, allow_synthetic=True)
-    assert report.pages == ["ledgerline--vs--quorum"]
+    # The comparison, and a page per tool (its verdict alone).
+    pages = ["ledgerline--verdict", "ledgerline--vs--quorum", "quorum--verdict"]
+    assert report.pages == pages
     names = sorted(p.name for p in site.iterdir())
     assert names == sorted(
-        [
-            STATE_FILE,
-            "index.html",
-            "index.md",
-            "ledgerline--vs--quorum.html",
-            "ledgerline--vs--quorum.md",
-            "ledgerline--vs--quorum.json",
-        ]
+        [STATE_FILE, "index.html", "index.md"] + [f"{p}.{x}" for p in pages for x in HTML_MD_JSON]
     )
     state = read_state(site)
     assert state is not None and state.last_run_id == "run-a"

@@ -119,7 +119,14 @@ def test_disallowed_links_are_dropped_from_both_formats(personas, manifest, resu
     )
     record = build_record(a, make_tool("quorum", "Quorum"), personas, manifest, results)
     hrefs = [dict(e.attrs)["href"] for e in parse(render_html(record)).tags("a")]
-    assert hrefs == ["https://ledgerline.example/docs"]
+    # panel's own links (the index, each tool's page) and the one allowed link, nothing else
+    assert hrefs == [
+        "index.html",
+        "index.html",
+        "https://ledgerline.example/docs",
+        "ledgerline--verdict.html",
+        "quorum--verdict.html",
+    ]
     md = render_markdown(record)
     assert "[Docs](https://ledgerline.example/docs)" in md
     assert "javascript" not in md and "Evil" in md
@@ -127,7 +134,7 @@ def test_disallowed_links_are_dropped_from_both_formats(personas, manifest, resu
 
 def test_markdown_has_the_same_content(record, results):
     md = render_markdown(record)
-    assert md.startswith("# Ledgerline Cache API vs Quorum Fusion\n")
+    assert md.startswith("[← All verdicts](index.md)\n\n# Ledgerline Cache API vs Quorum Fusion\n")
     assert f"> **{SYNTHETIC_BANNER}.**" in md
     assert "| Panel ship | 100% (4/4) | 75% (3/4) |" in md
     assert "| Community | — | 1,284 |" in md
@@ -158,7 +165,7 @@ def test_index_pages_list_every_record(record):
     dom = parse(render_index_html([record]))
     assert [dict(a.attrs)["href"] for a in dom.tags("a")] == ["ledgerline--vs--quorum.html"]
     assert "Panel ship 100% vs 75%" in dom.all_text
-    assert "[Ledgerline Cache API vs Quorum Fusion](<ledgerline--vs--quorum.md>)" in (
+    assert "[Ledgerline Cache API vs Quorum Fusion](ledgerline--vs--quorum.md)" in (
         render_index_markdown([record])
     )
 

@@ -18,6 +18,11 @@ from panel.pages.publish import publish, read_state
 from panel.pages.site import SITE_FILE
 
 X, Y = "alpha--vs--beta", "gamma--vs--delta"
+TOOL_PAGES_X = ["alpha--verdict", "beta--verdict"]  # a page per tool, besides the comparison
+
+
+def comparisons(slugs: list[str]) -> list[str]:
+    return [s for s in slugs if "--vs--" in s]
 
 
 def cli(*args: str) -> tuple[int, str]:
@@ -52,18 +57,21 @@ def test_second_publish_adds_its_page_and_keeps_the_first(runs: Path, tmp_path: 
     assert code == 0 and "1 added" in out
     code, out = cli("publish", "run-b", *common)
     assert code == 0, out
-    assert "1 added, 0 updated (0 flip(s)), 0 unchanged, 1 kept" in out
+    assert "comparisons 1 added, 0 updated (0 flip(s)), 0 unchanged, 1 kept" in out
+    assert "tool pages 2 added, 0 updated (0 flip(s)), 0 unchanged, 2 kept" in out
     assert {f"{X}.html", f"{Y}.html", f"{X}.md", f"{Y}.json"} <= set(os.listdir(site))
     index = (site / "index.html").read_text()
     assert f'href="{X}.html"' in index and f'href="{Y}.html"' in index  # every page listed
     ledger = read_state(site)
-    assert ledger is not None and sorted(ledger.pages) == [X, Y]
+    assert ledger is not None and comparisons(sorted(ledger.pages)) == [X, Y]
+    assert {*TOOL_PAGES_X, "delta--verdict", "gamma--verdict"} <= set(ledger.pages)
     assert ledger.pages[X].run_id == "run-a" and ledger.pages[Y].run_id == "run-b"
     shown = {(v.tool, v.persona): v for v in ledger.pages[Y].verdicts}
     assert shown[("delta", "skeptic")].run_id == "run-b" and shown[("delta", "skeptic")].ship
     code, out = cli("publish", "run-b", *common, "--json")
     report = json.loads(out)
-    assert report["unchanged"] == [Y] and report["kept"] == [X] and report["added"] == []
+    assert comparisons(report["unchanged"]) == [Y] and comparisons(report["kept"]) == [X]
+    assert report["added"] == [] and report["kept"] == sorted([X, *TOOL_PAGES_X])
 
 
 def test_update_reports_flips_per_page(runs: Path, tmp_path: Path) -> None:
@@ -71,26 +79,29 @@ def test_update_reports_flips_per_page(runs: Path, tmp_path: Path) -> None:
     publish("run-a", runs_dir=runs, site=site, allow_synthetic=True)
     make_run(runs, "run-c", ["alpha", "beta"], [("alpha", "beta")], flips=[("beta", "skeptic")])
     report = publish("run-c", runs_dir=runs, site=site, allow_synthetic=True, accept_flips=True)
-    assert [u.slug for u in report.updated] == [X]
-    assert [(f.tool, f.persona, f.before, f.after) for f in report.updated[0].flips] == [
-        ("beta", "skeptic", True, False)
-    ]
+    assert [u.slug for u in report.updated] == [X, "beta--verdict"]  # alpha's page: unchanged
+    for update in report.updated:
+        assert [(f.tool, f.persona, f.before, f.after) for f in update.flips] == [
+            ("beta", "skeptic", True, False)
+        ]
     assert read_state(site).pages[X].run_id == "run-c"  # type: ignore[union-attr]
 
 
 def test_remove_and_prune_are_the_only_ways_a_page_leaves(runs: Path, tmp_path: Path) -> None:
     site = tmp_path / "site"
     publish(["run-a", "run-b"], runs_dir=runs, site=site, allow_synthetic=True)
-    assert sorted(read_state(site).pages) == [X, Y]  # type: ignore[union-attr]
+    assert comparisons(sorted(read_state(site).pages)) == [X, Y]  # type: ignore[union-attr]
     report = publish(runs_dir=runs, site=site, remove=[X])
-    assert report.removed == [X] and report.site_pages == [Y]
+    assert report.removed == [X] and comparisons(report.site_pages) == [Y]
+    assert set(TOOL_PAGES_X) <= set(report.site_pages)  # removing a comparison keeps tool pages
     assert not (site / f"{X}.html").exists() and (site / f"{Y}.html").exists()
     assert f'href="{X}.html"' not in (site / "index.html").read_text()
     with pytest.raises(PublishError, match="no page nope"):
         publish(runs_dir=runs, site=site, remove=["nope"])
     publish("run-a", runs_dir=runs, site=site, allow_synthetic=True)
     report = publish("run-b", runs_dir=runs, site=site, allow_synthetic=True, prune=True)
-    assert report.removed == [X] and report.site_pages == [Y]
+    assert report.removed == sorted([X, *TOOL_PAGES_X])
+    assert report.site_pages == ["delta--verdict", "gamma--verdict", Y]
 
 
 @pytest.mark.parametrize("target", ["runs", "runs/run-a", "docs", ".", "..", "cwd-parent"])
@@ -142,7 +153,7 @@ def test_an_empty_folder_becomes_a_site_and_a_legacy_site_is_panels(
     with pytest.raises(GateRefused, match="alpha × builder: ship -> not ship"):
         publish("run-c", runs_dir=runs, site=legacy, allow_synthetic=True)
     report = publish("run-b", runs_dir=runs, site=legacy, allow_synthetic=True)
-    assert report.kept == [X] and report.added == [Y]
+    assert comparisons(report.kept) == [X] and comparisons(report.added) == [Y]
     assert not (legacy / ".panel-published.json").exists()
 
 
@@ -174,8 +185,9 @@ def test_a_budget_paused_run_is_refused_as_pending(tmp_path: Path) -> None:
     assert f"page {X}: reviewer futurist is pending (no result) on alpha" in msg
     assert "panel run --resume run-p" in msg
     report = publish("run-p", runs_dir=runs, site=site, allow_synthetic=True, allow_incomplete=True)
-    assert report.incomplete == [X]
+    assert report.incomplete == sorted([X, *TOOL_PAGES_X])
     assert "2 of 4 reviewers" in (site / f"{X}.html").read_text()
+    assert "2 of 4 reviewers" in (site / "alpha--verdict.html").read_text()
 
 
 def test_synthetic_verdicts_are_refused_unless_allowed(tmp_path: Path) -> None:

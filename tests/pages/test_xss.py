@@ -10,13 +10,17 @@ from htmlcheck import Dom, parse
 from pagedata import make_manifest, make_persona, make_result, make_tool, standard_results
 
 from panel.inputs.tools import ToolLink
-from panel.pages.diff import compare_runs, format_html, format_markdown
+from panel.pages.diff import compare_runs
+from panel.pages.diffformat import format_html, format_markdown
 from panel.pages.records import build_record
 from panel.pages.render import render_html, render_index_html, render_markdown
 
 PAYLOADS = [
     line for line in (Path(__file__).parent / "xss_payloads.txt").read_text().splitlines() if line
 ]
+# panel's own relative links: the index, and the tool pages a comparison's cards point to.
+INTERNAL_HTML = re.compile(r"^(index|[a-z0-9-]+--verdict)\.html$")
+INTERNAL_MD = re.compile(r"^(index|[a-z0-9-]+--verdict)\.md$")
 URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "data", "background", "srcdoc"}
 BAD_SCHEMES = ("javascript:", "data:", "vbscript:")
 
@@ -132,7 +136,10 @@ def test_comparison_page_has_no_active_content(payload, reference):
     # The payload is still there, as text a reader can see.
     assert " ".join(payload.split()) in dom.all_text
     for a in dom.tags("a"):
-        assert dict(a.attrs)["href"] == payload.strip()  # only an allow-listed URL survives
+        href = dict(a.attrs)["href"]
+        if INTERNAL_HTML.match(href or ""):
+            continue  # the index, a tool page: panel's own names, never from input
+        assert href == payload.strip()  # only an allow-listed URL survives
         assert payload.strip().lower().startswith(("http://", "https://", "mailto:"))
 
 
@@ -158,6 +165,62 @@ def test_markdown_passes_no_raw_html_and_no_unsafe_links(payload):
     assert "<" not in md
     # Every markdown link destination is an allow-listed URL.
     for dest in re.findall(r"(?<!\\)\]\(([^)]*)\)", md):
+        if INTERNAL_MD.match(dest):
+            continue  # the index, a tool page: panel's own names, never from input
         assert dest.startswith(("https://", "http://", "mailto:")), dest
     for row in (line for line in md.splitlines() if line.startswith("| ")):
         assert len(re.split(r"(?<!\\)\|", row)) == 5, row
+
+
+def hostile_settings(payload: str):
+    from panel.pages.sitesettings import Newsletter, SiteSettings
+
+    return SiteSettings(
+        name=f"Site {payload}",
+        base_url="https://verdicts.example.com/",
+        description=payload,
+        newsletter=Newsletter(
+            heading=payload,
+            text=f"{payload}\n{payload}",
+            link="https://x.example/s",
+            button=payload,
+        ),
+    )
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_tool_pages_and_site_settings_have_no_active_content(payload):
+    from panel.pages.toolpages import tool_records_from
+
+    settings = hostile_settings(payload)
+    record = hostile_record(payload)
+    tool_page = tool_records_from(record)[0]
+    for html in (
+        render_html(tool_page, settings),
+        render_html(record, settings),
+        render_index_html([record, tool_page], title=payload, site=settings),
+    ):
+        dom = parse(html)
+        assert_inert(dom)
+        assert " ".join(payload.split()) in dom.all_text  # shown, as text
+        for a in dom.tags("a"):
+            href = dict(a.attrs)["href"] or ""
+            page = re.fullmatch(r"[a-z0-9-]+\.html", href)  # the index lists pages by slug
+            assert page or href in (payload.strip(), "https://x.example/s")
+    md = render_markdown(tool_page, settings)
+    assert "<" not in md
+
+
+@pytest.mark.parametrize("field", ["base_url", "link"])
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,x", "//evil", "ftp://x"])
+def test_a_settings_file_with_an_unsafe_url_is_refused(tmp_path, field, url):
+    from panel.errors import InputError
+    from panel.pages.sitesettings import load_site_settings
+
+    path = tmp_path / "site.yaml"
+    if field == "base_url":
+        path.write_text(f"name: X\nbase_url: '{url}'\n")
+    else:
+        path.write_text(f"newsletter:\n  heading: H\n  link: '{url}'\n")
+    with pytest.raises(InputError, match=f"{path}: site settings field '(newsletter.)?{field}'"):
+        load_site_settings(path)
