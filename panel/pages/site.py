@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +32,7 @@ from panel.store.atomicio import write_bytes_atomic
 SITE_FILE = ".panel-site.json"  # the marker and the ledger
 LEGACY_STATE = ".panel-published.json"  # what sites published before the ledger held
 BUILD_MARK = ".panel-site-build"  # in a folder being built, until it holds the ledger
+_MARKERS = (SITE_FILE, LEGACY_STATE, BUILD_MARK)  # removed last when panel discards a folder
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
@@ -145,6 +147,22 @@ def _siblings(site: Path, kind: str) -> list[Path]:
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
+def discard(folder: Path) -> None:
+    """Remove a folder panel built, its markers last: killed midway, it is still recognisable."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in sorted(entries, key=lambda e: e.name in _MARKERS):  # markers last
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            with suppress(OSError):
+                os.unlink(entry.path)
+    with suppress(OSError):
+        os.rmdir(folder)
+
+
 def recover(site: Path) -> None:
     """Repair what a killed publish left: restore a lost site from its backup, drop leftovers."""
     if not site.exists() and not site.is_symlink():
@@ -154,7 +172,7 @@ def recover(site: Path) -> None:
     for leftover in _siblings(site, "old") + _siblings(site, "new"):
         # Only what panel built: it holds the ledger or the build mark, or nothing at all.
         if owned(leftover) or (leftover / BUILD_MARK).is_file() or not any(leftover.iterdir()):
-            shutil.rmtree(leftover, ignore_errors=True)
+            discard(leftover)
 
 
 def exchange(a: Path, b: Path) -> bool:
@@ -193,13 +211,13 @@ def swap_in(site: Path, build: Callable[[Path], None]) -> None:
         build(fresh)
         (fresh / BUILD_MARK).unlink()
     except BaseException:
-        shutil.rmtree(fresh, ignore_errors=True)
+        discard(fresh)
         raise
     if not site.exists():
         os.rename(fresh, site)  # nothing live yet: one rename is the one step
         return
     if exchange(fresh, site):
-        shutil.rmtree(fresh, ignore_errors=True)  # `fresh` now holds the old site
+        discard(fresh)  # `fresh` now holds the old site
         return
     backup = parent / f".{site.name}.old-{os.urandom(4).hex()}"
     os.rename(site, backup)
@@ -207,9 +225,9 @@ def swap_in(site: Path, build: Callable[[Path], None]) -> None:
         os.rename(fresh, site)
     except BaseException:
         os.rename(backup, site)
-        shutil.rmtree(fresh, ignore_errors=True)
+        discard(fresh)
         raise
-    shutil.rmtree(backup, ignore_errors=True)
+    discard(backup)
 
 
 __all__ = [
@@ -220,6 +238,7 @@ __all__ = [
     "ShownVerdict",
     "SiteLedger",
     "check_target",
+    "discard",
     "exchange",
     "owned",
     "read_ledger",
