@@ -1,7 +1,7 @@
 """Issue 12, item 8: an upstream that echoes the request headers never gets the key written.
 
 The Echo upstream answers 400 with every request header in its error message. Through the
-anthropic, openai and instructor paths, the canary key appears in no file under the workspace,
+anthropic, openai (Chat Completions and Responses) and instructor paths, the canary key appears in no file under the workspace,
 in neither stdout nor stderr, and not in the `--json` report.
 """
 
@@ -42,9 +42,10 @@ def test_redact_masks_configured_keys_and_credential_shapes() -> None:
     [
         ("anthropic:claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", ""),
         ("openai:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1"),
+        ("openai:gpt-6-astra", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1"),
         ("instructor:anthropic/claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", ""),
     ],
-    ids=["anthropic", "openai", "instructor"],
+    ids=["anthropic", "openai", "responses", "instructor"],
 )
 def test_a_key_echoed_by_the_upstream_is_written_nowhere(
     tmp_path: Path,
