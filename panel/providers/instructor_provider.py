@@ -48,6 +48,7 @@ from panel.providers.base import (
     StreamEvent,
     StreamStarted,
     VerdictRequest,
+    from_emulator,
 )
 from panel.providers.classify import classify_exception
 from panel.providers.openai import usage_of as openai_usage
@@ -134,6 +135,7 @@ class InstructorProvider:
                 http_client=http_client,
             )
             self._client = instructor.from_anthropic(self._sdk, mode=Mode.TOOLS)
+            self._watch_for_emulator()
             return
         kwargs: dict[str, Any] = {}
         if key:
@@ -156,6 +158,23 @@ class InstructorProvider:
         except ConfigurationError as exc:
             raise ConfigError(f"instructor:{spec_model}: {exc}") from None
         self._sdk = self._client.client
+        self._watch_for_emulator()
+
+    def _watch_for_emulator(self) -> None:
+        """Label what panel's emulator wrote synthetic, as the native providers do.
+
+        instructor hands back parsed objects without their headers, so the check sits on the
+        SDK's own HTTP client (anthropic, openai and the compatibles built on it) as a hook.
+        """
+        http = getattr(self._sdk, "_client", None)
+        if isinstance(http, httpx2.AsyncClient):
+            http.event_hooks = {
+                **http.event_hooks,
+                "response": [*http.event_hooks.get("response", []), self._saw_response],
+            }
+
+    async def _saw_response(self, response: httpx2.Response) -> None:
+        self.synthetic = self.synthetic or from_emulator(response.headers)
 
     def _choose_tool_choice(self) -> Any:
         """What instructor will send; `auto` where forcing is rejected (or unknown: Anthropic)."""
