@@ -249,7 +249,8 @@ def test_the_clock_rejects_non_finite_and_negative_advances(emulator: Any, value
 RAW_BODIES = {
     "deep nesting": b"[" * 100_000 + b"]" * 100_000,
     "deep object": b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
-    "lone surrogate": b'{"model":"m","max_tokens":9,"messages":[{"role":"user","content":"\\ud800"}]}',
+    "lone surrogate": b'{"model":"m","max_tokens":9,"messages":[{"role":"user",'
+    b'"content":"\\ud800"}]}',
     "not UTF-8": b'\xff\xfe{"model": 1}',
     "NaN": b'{"model": "m", "max_tokens": NaN}',
     "huge exponent": b'{"model": "m", "max_tokens": 1e999, "advance": 1e999}',
