@@ -1,4 +1,5 @@
-"""F01–F20: provider faults through run_panel on the emulator, on the Anthropic and OpenAI paths.
+"""F01–F20: provider faults through run_panel on the emulator, on every wire: Anthropic Messages,
+OpenAI Chat Completions and OpenAI Responses.
 
 Each test injects the fault with a FaultRule matching the tool's name in the request body
 (``@1`` limits it to a body's first attempt, so the retry can succeed) and asserts what the
@@ -26,6 +27,7 @@ from .conftest import (
     CANARY_KEY,
     OPENAI_MODEL,
     PATHS,
+    RESPONSES_MODEL,
     attempts,
     make_tools,
     options,
@@ -87,20 +89,21 @@ def _single(outcome: Any) -> Any:
 # -- retried, then ok ---------------------------------------------------------------------
 
 RETRIED = [
-    # (case, fault, first attempt's class on anthropic, on openai)
-    ("F01", "overloaded", "overloaded", "server_error"),  # OpenAI says overload with a 503
-    ("F07", "server_error", "server_error", "server_error"),
-    ("F08", "overloaded_midstream", "overloaded", "server_error"),
-    ("F09", "error_after_partial", "overloaded", "server_error"),
-    ("F10", "reset_midstream", "connection", "connection"),
-    ("F11", "stall", "stalled", "stalled"),
-    ("F12", "eof_early", "truncated_eof", "truncated_eof"),
+    # (case, fault, first attempt's class on anthropic, on chat completions, on responses)
+    ("F01", "overloaded", "overloaded", "server_error", "server_error"),  # OpenAI: a 503
+    ("F07", "server_error", "server_error", "server_error", "server_error"),
+    # Responses names the overload in its `response.failed` error code; chat chunks do not.
+    ("F08", "overloaded_midstream", "overloaded", "server_error", "overloaded"),
+    ("F09", "error_after_partial", "overloaded", "server_error", "server_error"),
+    ("F10", "reset_midstream", "connection", "connection", "connection"),
+    ("F11", "stall", "stalled", "stalled", "stalled"),
+    ("F12", "eof_early", "truncated_eof", "truncated_eof", "truncated_eof"),
 ]
 
 
 @pytest.mark.parametrize("model", PATHS)
 @pytest.mark.parametrize(
-    ("case", "fault", "a_class", "o_class"), RETRIED, ids=[r[0] for r in RETRIED]
+    ("case", "fault", "a_class", "o_class", "r_class"), RETRIED, ids=[r[0] for r in RETRIED]
 )
 async def test_retried_fault_then_ok(
     tmp_path: Path,
@@ -110,12 +113,14 @@ async def test_retried_fault_then_ok(
     fault: str,
     a_class: str,
     o_class: str,
+    r_class: str,
 ) -> None:
     outcome, lines, requests = await _one(tmp_path, emulator, model, fault, [1], idle_timeout=0.5)
     result = _single(outcome)
     assert result.status == "ok", (case, result.error)
     assert result.attempts == 2
-    assert _classes(lines) == [a_class if model == ANTHROPIC_MODEL else o_class, None]
+    expected = {ANTHROPIC_MODEL: a_class, OPENAI_MODEL: o_class, RESPONSES_MODEL: r_class}
+    assert _classes(lines) == [expected[model], None]
     assert [r["attempt"] for r in requests] == [1, 2]
     assert [r["fault"] for r in requests] == [fault, None]
     assert outcome.manifest.status == "complete"
@@ -276,7 +281,8 @@ async def test_f13_garbage_body_is_a_protocol_error(
 
 
 def _max_tokens(body: dict[str, Any]) -> int:
-    return int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)
+    keys = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+    return int(next((body[k] for k in keys if body.get(k)), 0))
 
 
 @pytest.mark.parametrize("model", PATHS)
@@ -382,8 +388,8 @@ async def test_f20_missing_usage_keeps_the_verdict_and_flags_cost(
     assert len(lines) == len(requests) == 1
 
 
-def test_model_paths_cover_both_providers() -> None:
-    assert {ANTHROPIC_MODEL, OPENAI_MODEL} == {p.values[0] for p in PATHS}
+def test_model_paths_cover_every_wire() -> None:
+    assert {ANTHROPIC_MODEL, OPENAI_MODEL, RESPONSES_MODEL} == {p.values[0] for p in PATHS}
     assert ErrorClass.PROTOCOL not in RETRYABLE
 
 

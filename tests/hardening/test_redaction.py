@@ -1,8 +1,8 @@
 """Issue 12, item 8: an upstream that echoes the request headers never gets the key written.
 
 The Echo upstream answers 400 with every request header in its error message. Through the
-anthropic, openai (Chat Completions and Responses) and instructor paths, the canary key appears in no file under the workspace,
-in neither stdout nor stderr, and not in the `--json` report.
+anthropic, openai (Chat Completions and Responses) and instructor paths, the canary key appears
+in no file under the workspace, in neither stdout nor stderr, and not in the `--json` report.
 """
 
 from __future__ import annotations
