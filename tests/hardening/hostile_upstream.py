@@ -8,6 +8,8 @@ request is forwarded whole to a real emulator, so the rest of the run stays ordi
     Endless   a valid stream (message_start, a tool_use block) whose deltas never stop
     Huge      a valid stream whose tool-argument deltas are 64 KiB each, without end
     Echo      a 400 whose error message echoes every request header (the key with them)
+    Parrot    a verdict that quotes the key: the request is forwarded with the key it carried
+              written into the tool description, and the emulator echoes the description
 
 Every wire: `/v1/messages` streams Anthropic events, `/v1/chat/completions` OpenAI chunks,
 `/v1/responses` Responses events.
@@ -26,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-TRIGGERS = ("Silent", "Headers", "Endless", "Huge", "Echo")
+TRIGGERS = ("Silent", "Headers", "Endless", "Huge", "Echo", "Parrot")
 
 
 @dataclass
@@ -51,6 +53,12 @@ class HostileUpstream:
                 await self._forward(writer, method, path, headers, body)
                 return
             self.hits[trigger] = self.hits.get(trigger, 0) + 1
+            if trigger == "Parrot":
+                key = headers.get("x-api-key") or headers.get("authorization", "").split()[-1]
+                body = body.replace(b"Parrot Tool", f"Parrot Tool ({key})".encode())
+                headers = {**headers, "x-emulator-behaviour": "echo"}
+                await self._forward(writer, method, path, headers, body)
+                return
             if trigger == "Echo":
                 echoed = "; ".join(f"{k}: {v}" for k, v in headers.items())
                 error = {"type": "invalid_request_error", "message": f"bad request ({echoed})"}
