@@ -20,7 +20,7 @@ import pytest
 
 from panel.emulator.runner import EmulatorHandle
 from panel.errors import ConfigError, ErrorClass
-from panel.providers.classify import RETRYABLE, classify_exception
+from panel.providers.classify import RETRYABLE, classify_exception, parse_retry_after
 
 from .conftest import (
     ANTHROPIC_MODEL,
@@ -175,6 +175,26 @@ async def test_f03_long_retry_after_pauses_the_run(
     assert outcome.pending == [("faultprobe", "skeptic")] and outcome.results == []
     assert len(lines) == len(requests) == 1
     assert any("3600" in note for note in outcome.manifest.notes)  # says why
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "1e400"}, None),  # not a finite number: no wait at all, not "infs"
+        ({"retry-after": "inf"}, None),
+        ({"retry-after": "NaN"}, None),
+        ({"retry-after-ms": "NaN", "retry-after": "3"}, 3.0),
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"retry-after": "-5"}, 0.0),
+        ({"retry-after": "1000000000"}, 1e9),  # finite, huge: the run pauses (F03)
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date in the past
+        ({"retry-after": "soon"}, None),
+    ],
+)
+def test_f03_retry_after_values_an_upstream_can_send(
+    headers: dict[str, str], seconds: float | None
+) -> None:
+    assert parse_retry_after(headers) == seconds
 
 
 @pytest.mark.parametrize("model", PATHS)
