@@ -35,6 +35,7 @@ from panel.pages.site import (
     ShownVerdict,
     SiteLedger,
     check_target,
+    one_publish_at_a_time,
     read_ledger,
     recover,
     swap_in,
@@ -315,6 +316,7 @@ def build_site(
     write_index(records, folder, title="Tool comparisons")
 
 
+@one_publish_at_a_time
 def publish(
     runs: str | Sequence[str] = (),
     *,

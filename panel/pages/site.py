@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from pathlib import Path
-from typing import Literal
+from typing import Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.errors import PublishError
 from panel.store.atomicio import write_bytes_atomic
+from panel.store.claims import exclusive
 
 SITE_FILE = ".panel-site.json"  # the marker and the ledger
 LEGACY_STATE = ".panel-published.json"  # what sites published before the ledger held
@@ -200,6 +202,46 @@ def exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Folders made for a publish that did not get through: leave no trace (innermost first)."""
+    for folder in folders:
+        with suppress(OSError):
+            folder.rmdir()
+
+
+def one_publish_at_a_time(publish: Callable[P, R]) -> Callable[P, R]:
+    """Run `publish(..., site=…)` holding the site's lock (`.<site>.lock` beside it).
+
+    A second publish onto the same site waits, then reads the ledger the first one wrote: it
+    neither loses the other's pages nor takes the other's build for a killed publish's
+    leftover (which `recover` would delete). The unsafe targets are refused first, so a
+    refused target never gets a lock file or a parent folder made for it.
+    """
+
+    @functools.wraps(publish)
+    def locked(*args: P.args, **kwargs: P.kwargs) -> R:
+        site, runs_dir = Path(kwargs["site"]), Path(kwargs["runs_dir"])  # type: ignore[arg-type]
+        check_target(site, runs_dir)
+        parent = site.absolute().parent
+        made = [p for p in (parent, *parent.parents) if not p.exists()]
+        with ExitStack() as stack:
+            stack.callback(_remove_empty, made)  # runs last: after the lock file is gone
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(exclusive(parent / f".{site.name}.lock"))
+            except OSError as exc:
+                blocked = isinstance(exc, FileExistsError | NotADirectoryError)
+                why = "a file is in the way of that folder" if blocked else exc.strerror or exc
+                raise PublishError(f"--site {site}: cannot use {parent}: {why}") from None
+            return publish(*args, **kwargs)
+
+    return locked
+
+
 def swap_in(site: Path, build: Callable[[Path], None]) -> None:
     """Build the new site in a hidden sibling, then swap it in; on failure `site` is untouched."""
     parent = site.absolute().parent
@@ -240,6 +282,7 @@ __all__ = [
     "check_target",
     "discard",
     "exchange",
+    "one_publish_at_a_time",
     "owned",
     "read_ledger",
     "recover",
