@@ -236,6 +236,8 @@ async def _emulator_provider(
                 )
             except FaultSpecError as exc:
                 raise ConfigError(f"--faults: {exc}") from None
+            except ValueError as exc:  # --latency-scale inf or nan
+                raise ConfigError(f"--{str(exc).replace('_', '-')}") from None
             url = stack.enter_context(run_emulator(config)).base_url
         provider: Provider
         if info.provider == "anthropic":
