@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from panel.digests import json_digest
 from panel.errors import GateRefused, InputError, PublishError
+from panel.inputs.safefiles import UnsafeFileError, read_input_file
 from panel.inputs.yamlsafe import YamlInputError, load_yaml
 from panel.pages.diff import RunSide
 from panel.pages.records import ComparisonRecord, read_record, read_records, safe_child
@@ -100,8 +101,10 @@ def read_state(site: Path) -> SiteLedger | None:
 
 def load_approvals(path: Path) -> list[Approval]:
     """An approvals YAML file: a list of {tool, persona} (safe_load, size-capped)."""
-    try:
-        raw = path.read_bytes()
+    try:  # a regular file only: a FIFO or /dev/zero would hang the publish
+        raw = read_input_file(path, APPROVALS_MAX_BYTES, [Path.cwd()])
+    except UnsafeFileError as exc:
+        raise PublishError(f"{path}: approvals file not read: {exc}") from None
     except OSError as exc:
         raise PublishError(f"{path}: cannot read approvals file: {exc.strerror}") from None
     try:
