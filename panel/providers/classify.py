@@ -56,6 +56,8 @@ def classify_exception(exc: BaseException, *, provider: str) -> UpstreamError:
     """Map any exception raised while calling a provider to an UpstreamError."""
     if isinstance(exc, UpstreamError):
         return exc
+    if isinstance(exc.__cause__, UpstreamError):  # panel's own check, wrapped by an SDK's read
+        return exc.__cause__
     if isinstance(exc, _types(_SDKS, "APIStatusError")):
         return _classify_status(exc, provider=provider)  # type: ignore[arg-type]
     if isinstance(exc, _types(_SDKS, "APITimeoutError") + _types(_TRANSPORTS, "TimeoutException")):

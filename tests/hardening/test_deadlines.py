@@ -78,6 +78,35 @@ async def test_hostile_upstreams_end_classified_and_the_run_goes_on(
     assert "protocol" not in huge[:-1] and set(huge[:-1]) <= {"timeout", "stalled"}, huge
 
 
+@pytest.mark.parametrize(
+    ("model", "key", "url_var", "suffix"),
+    [
+        pytest.param("anthropic:claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "",
+                     id="anthropic"),
+        pytest.param("openai:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1",
+                     id="openai"),
+        pytest.param("openai:gpt-6-astra", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1",
+                     id="responses"),
+    ],
+)  # fmt: skip
+async def test_a_line_that_never_ends_is_cut_at_the_body_cap(
+    tmp_path: Path, emulator: EmulatorHandle, model: str, key: str, url_var: str, suffix: str
+) -> None:
+    """No event ever completes, so neither the model-byte cap nor the deltas see it: the SDK
+    would buffer the line until the idle timer, gigabytes at loopback speed. The body cap
+    (64 x max_bytes, counted after decompression) ends it at once, and it is not retried."""
+    limits = StreamLimits(first_byte=30.0, idle=30.0, total=60.0, max_bytes=1024)
+    tools = make_tools(tmp_path / "tools", "Oneline Tool", "Zipline Tool")
+    with hostile_upstream(emulator.base_url) as upstream:
+        env = {key: "sk-test-deadlines-0000", url_var: upstream.base_url + suffix}
+        opts = options(tmp_path, None, model=model, stream_limits=limits, retry=RETRY)
+        outcome = await run(tools, opts, env=env)
+    got = {r["tool_slug"]: (r["status"], r.get("error_class")) for r in results(outcome.run_dir)}
+    assert got == {"oneline-tool": ("failed", "protocol"), "zipline-tool": ("failed", "protocol")}
+    assert upstream.hits == {"Oneline": 1, "Zipline": 1}
+    assert all("65536-byte cap" in (r.error or "") for r in outcome.results)
+
+
 def _verdict(**changes: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "ship": True,
