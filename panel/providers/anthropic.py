@@ -96,7 +96,7 @@ class AnthropicProvider:
         request_id = stream.response.headers.get("request-id")
         self.synthetic = self.synthetic or from_emulator(stream.response.headers)
         await require_event_stream(stream, self.name, request_id)
-        cap_wire_bytes(stream, self.limits, self.name, request_id)
+        cap_wire_bytes(stream.response, self.limits, self.name, request_id)
         reader = _StreamReader()
         events = with_idle_timeout(
             stream.__aiter__(),

@@ -18,6 +18,7 @@ Where instructor gets in the way (measured in tests/providers/test_instructor_de
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -52,6 +53,7 @@ from panel.providers.base import (
 )
 from panel.providers.classify import classify_exception
 from panel.providers.openai import usage_of as openai_usage
+from panel.providers.streaming import StreamLimits, cap_wire_bytes
 from panel.runformat import Usage
 from panel.verdict import TOOL_DESCRIPTION, TOOL_NAME, Verdict
 
@@ -101,9 +103,14 @@ class InstructorProvider:
         api_key: str | None = None,
         default_headers: dict[str, str] | None = None,
         http_client: httpx2.AsyncClient | None = None,
+        limits: StreamLimits | None = None,
     ) -> None:
         self.upstream, self.model = split_model(spec_model)
         self.name = "instructor"
+        # Not streamed: no first byte or idle gap to watch, so the attempt's total deadline
+        # bounds the call, and the body cap its size (docs/reliability.md, "Deadlines").
+        self.limits = limits or StreamLimits()
+        timeout = httpx2.Timeout(self.limits.total + 5.0, connect=self.limits.connect)
         self.info: ModelInfo | None = model_info(self.model)
         self.synthetic = False
         env = os.environ if env is None else env
@@ -131,6 +138,7 @@ class InstructorProvider:
                 api_key=key,
                 base_url=base_url or env.get("ANTHROPIC_BASE_URL"),
                 max_retries=0,
+                timeout=timeout,
                 default_headers=default_headers,
                 http_client=http_client,
             )
@@ -149,6 +157,7 @@ class InstructorProvider:
             kwargs["base_url"] = base_url
         if self.upstream == "openai":
             kwargs["max_retries"] = 0  # the SDK's retries; panel.run.retry owns retrying
+            kwargs["timeout"] = timeout
             if default_headers:
                 kwargs["default_headers"] = default_headers
         try:
@@ -175,6 +184,8 @@ class InstructorProvider:
 
     async def _saw_response(self, response: httpx2.Response) -> None:
         self.synthetic = self.synthetic or from_emulator(response.headers)
+        request_id = response.headers.get("request-id") or response.headers.get("x-request-id")
+        cap_wire_bytes(response, self.limits, f"{self.name}:{self.upstream}", request_id)
 
     def _choose_tool_choice(self) -> Any:
         """What instructor will send; `auto` where forcing is rejected (or unknown: Anthropic)."""
@@ -221,9 +232,18 @@ class InstructorProvider:
         if request.extra_headers:
             params["extra_headers"] = dict(request.extra_headers)
         try:
-            verdict, raw = await self._client.create_with_completion(
-                response_model=ToolVerdict, max_retries=VALIDATION_REASKS, **params
+            verdict, raw = await asyncio.wait_for(
+                self._client.create_with_completion(
+                    response_model=ToolVerdict, max_retries=VALIDATION_REASKS, **params
+                ),
+                self.limits.total,
             )
+        except TimeoutError:
+            raise UpstreamError(
+                ErrorClass.TIMEOUT,
+                f"{self.name}:{self.upstream}: no whole response within "
+                f"{self.limits.total:g}s (the total deadline)",
+            ) from None
         except Exception as exc:
             raise self._classify(exc) from None
         request_id = getattr(raw, "_request_id", None)

@@ -171,7 +171,7 @@ class ResponsesProvider:
         self.synthetic = self.synthetic or from_emulator(headers)
         request_id = headers.get("x-request-id") or headers.get("request-id")
         await require_event_stream(stream, self.name, request_id)
-        cap_wire_bytes(stream, self.limits, self.name, request_id)
+        cap_wire_bytes(stream.response, self.limits, self.name, request_id)
         reader = EventReader(self.name)
         events = with_idle_timeout(
             stream.__aiter__(),

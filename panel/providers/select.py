@@ -196,7 +196,7 @@ async def open_provider(
             # Imported here: instructor is only needed for the long-tail providers.
             from panel.providers.instructor_provider import InstructorProvider
 
-            provider = InstructorProvider(spec.model, env=env, base_url=base_url)
+            provider = InstructorProvider(spec.model, env=env, base_url=base_url, limits=limits)
         else:
             provider = await stack.enter_async_context(
                 _emulator_provider(

@@ -91,14 +91,14 @@ async def require_event_stream(stream: _SDKStream, provider: str, request_id: st
 
 
 def cap_wire_bytes(
-    stream: _SDKStream, limits: StreamLimits, provider: str, request_id: str | None
+    response: Any, limits: StreamLimits, provider: str, request_id: str | None
 ) -> None:
     """End the attempt as `protocol` once the body (decoded) passes `limits.max_wire_bytes`.
 
-    Wraps the response's `aiter_bytes`, which the SDKs' stream decoders read; the SDK wraps
-    the error as a connection error, and `classify_exception` unwraps panel's own.
+    Wraps the httpx response's `aiter_bytes`, which the SDKs' stream decoders read (and
+    `aread`, for a response that is not streamed); the SDK wraps the error as a connection
+    error, and `classify_exception` unwraps panel's own.
     """
-    response = stream.response
     read = response.aiter_bytes
     cap = limits.max_wire_bytes
 

@@ -87,6 +87,8 @@ async def test_hostile_upstreams_end_classified_and_the_run_goes_on(
                      id="openai"),
         pytest.param("openai:gpt-6-astra", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1",
                      id="responses"),
+        pytest.param("instructor:anthropic/claude-sonnet-5", "ANTHROPIC_API_KEY",
+                     "ANTHROPIC_BASE_URL", "", id="instructor"),  # not streamed: aread
     ],
 )  # fmt: skip
 async def test_a_line_that_never_ends_is_cut_at_the_body_cap(
@@ -105,6 +107,34 @@ async def test_a_line_that_never_ends_is_cut_at_the_body_cap(
     assert got == {"oneline-tool": ("failed", "protocol"), "zipline-tool": ("failed", "protocol")}
     assert upstream.hits == {"Oneline": 1, "Zipline": 1}
     assert all("65536-byte cap" in (r.error or "") for r in outcome.results)
+
+
+async def test_instructor_calls_end_at_the_total_deadline(
+    tmp_path: Path, emulator: EmulatorHandle
+) -> None:
+    """Not streamed, so no first byte or idle gap to watch: the attempt's total deadline ends a
+    silent or headers-only upstream (before, the SDK waited 600 s per attempt, 4 attempts)."""
+    tools = make_tools(tmp_path / "tools", "Good Tool", "Silent Tool", "Headers Tool")
+    with hostile_upstream(emulator.base_url) as upstream:
+        env = {
+            "ANTHROPIC_API_KEY": "sk-test-deadlines-0000",
+            "ANTHROPIC_BASE_URL": upstream.base_url,
+        }
+        opts = options(
+            tmp_path,
+            None,
+            model="instructor:anthropic/claude-sonnet-5",
+            stream_limits=StreamLimits(first_byte=1.0, idle=1.0, total=3.0),
+            retry=RETRY,
+        )
+        outcome = await run(tools, opts, env=env)
+    got = {r["tool_slug"]: (r["status"], r.get("error_class")) for r in results(outcome.run_dir)}
+    assert got == {
+        "good-tool": ("ok", None),
+        "silent-tool": ("failed", "timeout"),
+        "headers-tool": ("failed", "timeout"),
+    }
+    assert upstream.hits == {"Silent": 2, "Headers": 2}  # retried like any timeout, then ended
 
 
 def _verdict(**changes: Any) -> dict[str, Any]:
