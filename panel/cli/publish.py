@@ -71,17 +71,24 @@ def publish_cmd(
     Exit 0 published; 1 refused by a gate (flips, incomplete or synthetic pages; the site is
     unchanged); 2 an error (an unsafe --site, a missing run, a bad approvals file).
     """
-    report = publish(
-        runs or [],
-        runs_dir=runs_dir,
-        site=site,
-        accept_flips=accept_flips,
-        approvals_file=approvals,
-        allow_incomplete=allow_incomplete,
-        allow_synthetic=allow_synthetic,
-        remove=remove or [],
-        prune=prune,
-    )
+    try:
+        report = publish(
+            runs or [],
+            runs_dir=runs_dir,
+            site=site,
+            accept_flips=accept_flips,
+            approvals_file=approvals,
+            allow_incomplete=allow_incomplete,
+            allow_synthetic=allow_synthetic,
+            remove=remove or [],
+            prune=prune,
+        )
+    except KeyboardInterrupt:
+        # The swap is one step: whichever side of it Ctrl-C fell on, the site is whole. Only
+        # the two-rename fallback has a moment without one, which the next publish repairs.
+        state = "holds the pages from before or after it" if site.exists() else "is missing"
+        typer.echo(f"publish interrupted: {site} {state}; publish again to finish", err=True)
+        raise typer.Exit(130) from None
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
         return

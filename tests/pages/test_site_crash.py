@@ -113,3 +113,29 @@ def test_kill_9_at_every_unlink_leaves_a_whole_site(
     # its folder after it, then the site's lock file: the new site is whole, and what is left
     # of the old one (and the lock file) is cleaned by the next publish.
     assert sorted(outcomes) == ["new"] * 8 + ["old"], outcomes
+
+
+@pytest.mark.parametrize(
+    ("syscall", "n"),
+    [("rename,renameat", 2), ("renameat2", 1), ("unlink,unlinkat", 2)],  # build, swap, cleanup
+)
+def test_ctrl_c_during_publish_is_one_line_and_a_whole_site(
+    tmp_path: Path, sites: Sites, syscall: str, n: int
+) -> None:
+    runs, old, new = sites
+    site = tmp_path / "site"
+    publish("run-a", runs_dir=runs, site=site, allow_synthetic=True)
+    cmd = [
+        "strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={syscall}",
+        "-e", f"inject={syscall}:signal=SIGINT:when={n}",
+        sys.executable, "-m", "panel", "publish", "run-c", "run-b",
+        "--site", str(site), "--runs-dir", str(runs), "--accept-flips", "--allow-synthetic",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"publish interrupted: {site} holds the pages from before or after it; "
+        "publish again to finish"
+    ]
+    assert _pages(site) in (old, new)
