@@ -23,6 +23,13 @@ from .hostile_upstream import hostile_upstream
 # Small enough for a fast suite, with room for a loaded machine to serve the good pair.
 LIMITS = StreamLimits(first_byte=1.0, idle=1.0, total=2.0, max_bytes=200_000)
 RETRY = RetryLimits(max_attempts=2, base_delay=0.01, max_delay=0.02)
+WIRES = [
+    pytest.param("anthropic:claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "",
+                 id="anthropic"),
+    pytest.param("openai:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1", id="openai"),
+    pytest.param("openai:gpt-6-astra", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1",
+                 id="responses"),
+]  # fmt: skip
 EXPECTED = {
     "Good Tool": ("ok", None),
     "Silent Tool": ("failed", "timeout"),
@@ -40,15 +47,8 @@ def test_the_documented_defaults() -> None:
 
 @pytest.mark.parametrize(
     ("model", "key", "url_var", "suffix"),
-    [
-        pytest.param("anthropic:claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "",
-                     id="anthropic"),
-        pytest.param("openai:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1",
-                     id="openai"),
-        pytest.param("openai:gpt-6-astra", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1",
-                     id="responses"),
-    ],
-)  # fmt: skip
+    WIRES,
+)
 async def test_hostile_upstreams_end_classified_and_the_run_goes_on(
     tmp_path: Path, emulator: EmulatorHandle, model: str, key: str, url_var: str, suffix: str
 ) -> None:
@@ -81,12 +81,7 @@ async def test_hostile_upstreams_end_classified_and_the_run_goes_on(
 @pytest.mark.parametrize(
     ("model", "key", "url_var", "suffix"),
     [
-        pytest.param("anthropic:claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "",
-                     id="anthropic"),
-        pytest.param("openai:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1",
-                     id="openai"),
-        pytest.param("openai:gpt-6-astra", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1",
-                     id="responses"),
+        *WIRES,
         pytest.param("instructor:anthropic/claude-sonnet-5", "ANTHROPIC_API_KEY",
                      "ANTHROPIC_BASE_URL", "", id="instructor"),  # not streamed: aread
     ],
