@@ -30,6 +30,7 @@ from panel.pages.records import ComparisonRecord, read_record, read_records, saf
 from panel.pages.render import write_index, write_pages
 from panel.pages.site import (
     LEGACY_STATE,
+    PAGE_SUFFIXES,
     SITE_FILE,
     Approval,
     PageEntry,
@@ -46,7 +47,6 @@ from panel.store.runindex import resolve_run_id
 
 STATE_FILE = SITE_FILE
 APPROVALS_MAX_BYTES = 256 * 1024
-PAGE_SUFFIXES = (".html", ".md", ".json")
 INCOMPLETE = ("failed", "missing")
 
 

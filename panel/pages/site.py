@@ -35,6 +35,8 @@ SITE_FILE = ".panel-site.json"  # the marker and the ledger
 LEGACY_STATE = ".panel-published.json"  # what sites published before the ledger held
 BUILD_MARK = ".panel-site-build"  # in a folder being built, until it holds the ledger
 _MARKERS = (SITE_FILE, LEGACY_STATE, BUILD_MARK)  # removed last when panel discards a folder
+PAGE_SUFFIXES = (".html", ".md", ".json")  # the files of one page (render.write_pages)
+INDEX_FILES = ("index.html", "index.md")
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
@@ -242,6 +244,42 @@ def one_publish_at_a_time(publish: Callable[P, R]) -> Callable[P, R]:
     return locked
 
 
+def _written_by_panel(site: Path) -> Callable[[str], bool]:
+    """Which names in the live site panel wrote: its markers, the index, the ledger's pages."""
+    fixed = {*_MARKERS, *INDEX_FILES}
+    ledger = read_ledger(site)
+    if ledger is None:  # a site published before ledgers: every page-shaped file is panel's
+        return lambda name: name in fixed or name.endswith(PAGE_SUFFIXES)
+    pages = {f"{slug}{suffix}" for slug in ledger.pages for suffix in PAGE_SUFFIXES}
+    return lambda name: name in fixed or name in pages
+
+
+def carry_over(site: Path, fresh: Path) -> None:
+    """What an editor added to the site (a CNAME, robots.txt, images) goes into the new one.
+
+    panel replaces only what it wrote. A page about to take the name of a file it did not
+    write is refused instead (PublishError; the site unchanged).
+    """
+    if not site.is_dir() or site.is_symlink():
+        return
+    ours = _written_by_panel(site)
+    with os.scandir(site) as entries:
+        theirs = [entry for entry in entries if not ours(entry.name)]
+    for entry in theirs:
+        target = fresh / entry.name
+        if target.exists() or target.is_symlink():
+            raise PublishError(
+                f"{site / entry.name} was not written by panel, and a page of that name is "
+                "being published: move or rename the file, then publish again"
+            )
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), target)
+        elif entry.is_dir():
+            shutil.copytree(entry.path, target, symlinks=True)
+        else:
+            shutil.copy2(entry.path, target)
+
+
 def swap_in(site: Path, build: Callable[[Path], None]) -> None:
     """Build the new site in a hidden sibling, then swap it in; on failure `site` is untouched."""
     parent = site.absolute().parent
@@ -251,6 +289,7 @@ def swap_in(site: Path, build: Callable[[Path], None]) -> None:
         os.chmod(fresh, 0o755)  # noqa: S103 - mkdtemp's 0700 would hide the site from a web server
         (fresh / BUILD_MARK).write_bytes(b"")  # a killed build is still recognisably panel's
         build(fresh)
+        carry_over(site, fresh)
         (fresh / BUILD_MARK).unlink()
     except BaseException:
         discard(fresh)
@@ -273,12 +312,15 @@ def swap_in(site: Path, build: Callable[[Path], None]) -> None:
 
 
 __all__ = [
+    "INDEX_FILES",
     "LEGACY_STATE",
+    "PAGE_SUFFIXES",
     "SITE_FILE",
     "Approval",
     "PageEntry",
     "ShownVerdict",
     "SiteLedger",
+    "carry_over",
     "check_target",
     "discard",
     "exchange",

@@ -269,3 +269,28 @@ def test_a_site_under_a_file_or_a_missing_run_leaves_nothing_behind(
                     "--runs-dir", str(runs), "--allow-synthetic")  # fmt: skip
     assert code == 2 and "run-zzz" in out, out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "runs"]
+
+
+def test_files_an_editor_added_to_the_site_are_kept(runs: Path, tmp_path: Path) -> None:
+    """panel replaces only what it wrote: a CNAME, an image folder and a symlink an editor put in
+    the site survive every publish (they were deleted by the swap)."""
+    site = tmp_path / "site"
+    publish("run-a", runs_dir=runs, site=site, allow_synthetic=True)
+    (site / "CNAME").write_text("panel.example\n")
+    (site / "img").mkdir()
+    (site / "img" / "logo.svg").write_text("<svg/>")
+    (site / "about.html").symlink_to("index.html")
+    mine = {"CNAME": b"panel.example\n", "img/logo.svg": b"<svg/>"}
+    publish("run-b", runs_dir=runs, site=site, allow_synthetic=True)  # add a page
+    publish(runs_dir=runs, site=site, remove=[X])  # remove one
+    publish("run-a", runs_dir=runs, site=site, allow_synthetic=True, prune=True)
+    assert {k: v for k, v in tree(site).items() if k in mine} == mine
+    assert os.readlink(site / "about.html") == "index.html"
+    assert sorted(read_state(site).pages) == [X]  # type: ignore[union-attr]
+    # A page about to take the name of an editor's file is refused; nothing changes.
+    (site / f"{Y}.md").write_text("my notes on gamma and delta\n")
+    before = tree(tmp_path)
+    with pytest.raises(PublishError, match=f"{Y}.md was not written by panel"):
+        publish("run-b", runs_dir=runs, site=site, allow_synthetic=True)
+    assert tree(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs", "site"]
