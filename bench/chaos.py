@@ -13,7 +13,8 @@ concurrency_cap; requests_per_pair_max (requests the provider ran: every status 
 
 A second, shorter phase throws the edges of issue 12 at the CLI (`python -m panel`, as a user
 runs it): upstreams that stay silent, send only headers, stream forever, stream huge deltas,
-echo the key back in an error or write it into a verdict (tests/hardening/hostile_upstream.py),
+send one line that never ends (plain or gzip), echo the key back in an error or write it into a
+verdict (tests/hardening/hostile_upstream.py),
 and a tool folder holding a FIFO, a NUL byte and symlinks to /proc/self/environ and /dev/stdin,
 on all three wires; then it asks
 `panel publish` to use the runs folder, a hand-written folder, the working directory and its
@@ -195,7 +196,7 @@ def _files_containing(root: Path, needle: bytes) -> list[str]:
     ]
 
 
-HOSTILE_TOOLS = ("Silent", "Headers", "Endless", "Huge", "Echo")
+HOSTILE_TOOLS = ("Silent", "Headers", "Endless", "Huge", "Oneline", "Zipline", "Echo")
 # The CLI's deadlines for this phase come from the environment (PANEL_STREAM_LIMITS): short,
 # so a phase of five hostile upstreams takes seconds; a command still running after
 # HANG_AFTER seconds counts as a hang and is killed.
