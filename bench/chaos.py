@@ -12,12 +12,17 @@ concurrency_cap; requests_per_pair_max (requests the provider ran: every status 
 1 + the retry limit, and rate_limited_per_pair_max <= the separate 429 budget.
 
 A second, shorter phase throws the edges of issue 12 at the CLI (`python -m panel`, as a user
-runs it): upstreams that stay silent, send only headers, stream forever, stream huge deltas or
-echo the key back (tests/hardening/hostile_upstream.py), and a tool folder holding a FIFO, a
-NUL byte and symlinks to /proc/self/environ and /dev/stdin. Its figures: `hangs` (commands
-that did not end within their deadlines: 0), `hostile_pairs_ended` (bad pairs that ended as a
-classified failure), `leaks_found` (the canary key anywhere on disk or in the output: 0),
-`files_destroyed` (hand-written workspace files changed or gone afterwards: 0).
+runs it): upstreams that stay silent, send only headers, stream forever, stream huge deltas,
+send one line that never ends (plain or gzip), echo the key back in an error or write it into a
+verdict (tests/hardening/hostile_upstream.py),
+and a tool folder holding a FIFO, a NUL byte and symlinks to /proc/self/environ and /dev/stdin,
+on all three wires; then it asks
+`panel publish` to use the runs folder, a hand-written folder, the working directory and its
+parent as the site. Its figures: `hangs` (commands that did not end within their deadlines: 0),
+`hostile_pairs_ended` (bad pairs that ended as a classified failure), `leaks_found` (the canary
+key anywhere on disk or in the output: 0), `files_destroyed` (hand-written workspace files,
+run files, or files beside the workspace changed or gone afterwards: 0), `unsafe_sites_refused`
+(of `unsafe_sites`: refused with one line and exit 2).
 """
 
 from __future__ import annotations
@@ -191,7 +196,7 @@ def _files_containing(root: Path, needle: bytes) -> list[str]:
     ]
 
 
-HOSTILE_TOOLS = ("Silent", "Headers", "Endless", "Huge", "Echo")
+HOSTILE_TOOLS = ("Silent", "Headers", "Endless", "Huge", "Oneline", "Zipline", "Echo")
 # The CLI's deadlines for this phase come from the environment (PANEL_STREAM_LIMITS): short,
 # so a phase of five hostile upstreams takes seconds; a command still running after
 # HANG_AFTER seconds counts as a hang and is killed.
@@ -213,7 +218,7 @@ def _edges(work: Path) -> dict[str, Any]:
     work.mkdir()
     tools = work / "tools"
     tools.mkdir()
-    for name in (*HOSTILE_TOOLS, "Plain"):
+    for name in (*HOSTILE_TOOLS, "Plain", "Parrot"):  # Parrot: a verdict quoting the key
         (tools / f"{name.lower()}.yaml").write_text(
             f"name: {name} Tool\ntagline: an edge case\npricing: Free\n"
             f"description: {name} Tool formats configuration files and checks them in CI.\n"
@@ -233,6 +238,7 @@ def _edges(work: Path) -> dict[str, Any]:
         for model, key, url_var, suffix in (
             ("anthropic:claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", ""),
             ("openai:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1"),
+            ("openai:gpt-6-astra", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1"),
         ):
             env = {
                 **{k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
@@ -241,7 +247,7 @@ def _edges(work: Path) -> dict[str, Any]:
                 "PANEL_STREAM_LIMITS": "first_byte=1,idle=1,total=2",
             }
             cmd = [sys.executable, "-m", "panel", "run", "tools", "--model", model,
-                   "-p", "skeptic", "--runs-dir", f"runs-{key[:3].lower()}", "--json",
+                   "-p", "skeptic", "--runs-dir", f"runs-{model.split(':')[1]}", "--json",
                    "--no-cache"]  # fmt: skip
             procs.append(
                 subprocess.Popen(
@@ -273,16 +279,34 @@ def _edges(work: Path) -> dict[str, Any]:
                 for r in results
                 if r.get("status") == "failed" and r.get("tool", "").split()[0] in HOSTILE_TOOLS
             )
+    # Publishing onto what panel does not own: the runs, a hand-written folder, the working
+    # directory and its parent. Each must be refused (exit 2) with nothing touched.
+    with_runs = _snapshot(work)
+    outside = _snapshot(work.parent)
+    refused = 0
+    targets = ("runs-gpt-5.6-luna", "docs", ".", "..")
+    for site in targets:
+        proc = subprocess.run(
+            [sys.executable, "-m", "panel", "publish", "latest", "--site", site,
+             "--runs-dir", "runs-gpt-5.6-luna", "--allow-synthetic", "--allow-incomplete"],
+            cwd=work, text=True, capture_output=True, timeout=HANG_AFTER, check=False,
+        )  # fmt: skip
+        refused += proc.returncode == 2 and proc.stderr.count("\n") == 1
     leaks = _files_containing(work, CANARY.encode())
     leaks_found = len(leaks) + sum(o.count(CANARY) for o in outputs)
     after = _snapshot(work)
     destroyed = sum(1 for path, digest in before.items() if after.get(path) != digest)
+    destroyed += sum(1 for path, digest in with_runs.items() if after.get(path) != digest)
+    around = _snapshot(work.parent)
+    destroyed += sum(1 for path, digest in outside.items() if around.get(path) != digest)
     return {
         "hangs": hangs,
         "hostile_pairs_ended": ended,
-        "hostile_pairs": 2 * len(HOSTILE_TOOLS),
+        "hostile_pairs": 3 * len(HOSTILE_TOOLS),
         "leaks_found": leaks_found,
         "files_destroyed": destroyed,
+        "unsafe_sites_refused": refused,
+        "unsafe_sites": len(targets),
         "hostile_upstream_hits": dict(sorted(upstream.hits.items())),
     }
 
@@ -312,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         or figures["hostile_pairs_ended"] != figures["hostile_pairs"]
         or figures["leaks_found"]
         or figures["files_destroyed"]
+        or figures["unsafe_sites_refused"] != figures["unsafe_sites"]
         or figures["rate_limited_per_pair_max"] > figures["rate_limited_limit"]
     )
     sys.stdout.write(json.dumps(figures) + "\n")

@@ -10,6 +10,11 @@ trusts an error message to be free of the key it sent. `redact` removes:
 
 `UpstreamError` redacts its message and raw text when it is built, and the CLI's one error
 boundary redacts what it prints, so a key reaches neither the run store nor a terminal.
+
+A verdict is upstream text too: an upstream that writes the key into a quote (a proxy echoing
+the request into the prompt, a hostile compatible server) must not get it stored or shown.
+Model-written prose goes through `redact_secrets`, which masks only the configured key values:
+the credential shapes would also mask ordinary prose about APIs ("bearer authentication").
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Iterable, Mapping
 
 MASK = "[redacted]"
 _MIN_SECRET = 8  # shorter values ("x", "unused") would mask ordinary words
+_MIN_TAIL = 4  # a streaming tail this long that begins a key is hidden until it is whole
 _secrets: set[str] = set()
 
 _PATTERNS = [
@@ -55,4 +61,23 @@ def redact(text: str) -> str:
     return text
 
 
-__all__ = ["MASK", "redact", "remember_env_secrets", "remember_secrets"]
+def redact_secrets(text: str, *, growing: bool = False) -> str:
+    """`text` with the configured key values masked; for model-written prose.
+
+    `growing` text (a verdict still streaming) also loses a tail that begins a key, so a key
+    split across deltas never shows even in part.
+    """
+    if not text or not _secrets:
+        return text
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    if growing:
+        for secret in _secrets:
+            for n in range(min(len(secret) - 1, len(text)), _MIN_TAIL - 1, -1):
+                if text.endswith(secret[:n]):
+                    return text[:-n] + MASK
+    return text
+
+
+__all__ = ["MASK", "redact", "redact_secrets", "remember_env_secrets", "remember_secrets"]

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from panel.inputs.textsafety import terminal_safe
 from panel.lint.report import count_line
+from panel.redact import redact_secrets
 from panel.run.events import (
     Event,
     ReviewFinished,
@@ -91,8 +92,8 @@ class LiveDisplay:
             snap = event.snapshot
             if isinstance(snap.get("ship"), bool):
                 row.ship = snap["ship"]
-            row.headline = str(snap.get("headline") or row.headline)
-            row.quote = str(snap.get("quote") or row.quote)
+            row.headline = redact_secrets(str(snap.get("headline") or row.headline), growing=True)
+            row.quote = redact_secrets(str(snap.get("quote") or row.quote), growing=True)
         elif isinstance(event, ReviewRetrying):
             self._row(event.tool, event.persona).note = f"retrying: {event.error_class}"
         elif isinstance(event, ReviewFinished):

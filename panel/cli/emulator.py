@@ -33,12 +33,16 @@ def emulator(
     """Serve the emulator; prints `listening on http://HOST:PORT` once ready."""
     from panel.emulator.runner import serve  # uvicorn only when serving
 
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port}: a port is 0 to 65535 (0 picks a free one)")
     try:
         config = EmulatorConfig.from_cli(
             seed=seed, latency_scale=latency_scale, faults=faults, rpm=rpm, itpm=itpm, otpm=otpm
         )
     except FaultSpecError as exc:
-        raise ConfigError(str(exc)) from exc
+        raise ConfigError(str(exc)) from None
+    except ValueError as exc:  # --latency-scale inf, --rpm 0
+        raise ConfigError(f"--{str(exc).replace('_', '-')}") from None
     try:
         with contextlib.suppress(KeyboardInterrupt):
             serve(config, host=host, port=port, on_ready=_announce)

@@ -101,19 +101,26 @@ def publish_cmd(
     with --fail-on lint; the site is unchanged); 2 an error (an unsafe --site, a missing run,
     a bad approvals file).
     """
-    report = publish(
-        runs or [],
-        runs_dir=runs_dir,
-        site=site,
-        accept_flips=accept_flips,
-        approvals_file=approvals,
-        allow_incomplete=allow_incomplete,
-        allow_synthetic=allow_synthetic,
-        remove=remove or [],
-        prune=prune,
-        fail_on_lint=fail_on == "lint",
-        site_settings=find_site_settings(site_settings),
-    )
+    try:
+        report = publish(
+            runs or [],
+            runs_dir=runs_dir,
+            site=site,
+            accept_flips=accept_flips,
+            approvals_file=approvals,
+            allow_incomplete=allow_incomplete,
+            allow_synthetic=allow_synthetic,
+            remove=remove or [],
+            prune=prune,
+            fail_on_lint=fail_on == "lint",
+            site_settings=find_site_settings(site_settings),
+        )
+    except KeyboardInterrupt:
+        # The swap is one step: whichever side of it Ctrl-C fell on, the site is whole. Only
+        # the two-rename fallback has a moment without one, which the next publish repairs.
+        state = "holds the pages from before or after it" if site.exists() else "is missing"
+        typer.echo(f"publish interrupted: {site} {state}; publish again to finish", err=True)
+        raise typer.Exit(130) from None
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
         return

@@ -13,7 +13,6 @@ from __future__ import annotations
 import email.message
 import email.parser
 import email.policy
-import json
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -26,7 +25,7 @@ from starlette.routing import Route
 
 from panel.emulator import anthropic_api
 from panel.emulator.batchstore import DAY_S, Batch, BatchStore, Item, parse_openai_input
-from panel.emulator.exchange import Api, BadRequest, api_key
+from panel.emulator.exchange import Api, BadRequest, api_key, load_json
 from panel.emulator.faults import FaultSpecError, parse_fault
 from panel.emulator.sse import anthropic_error, openai_error, random_id
 from panel.emulator.state import (
@@ -56,11 +55,11 @@ def _ts(t: float | None) -> int | None:
 
 def _json_object(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        body = load_json(raw or b"{}")
+    except ValueError as exc:
         raise BadRequest(
             400, "invalid_request_error", f"Request body is not valid JSON: {exc}"
-        ) from exc
+        ) from None
     if not isinstance(body, dict):
         raise BadRequest(400, "invalid_request_error", "Request body must be a JSON object.")
     return body

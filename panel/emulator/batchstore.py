@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from panel.emulator import anthropic_api, openai_api, responses_api
 from panel.emulator import anthropic_reply as ar
-from panel.emulator.exchange import Api, BadRequest, Exchange
+from panel.emulator.exchange import Api, BadRequest, Exchange, load_json
 from panel.emulator.faults import CONTENT, choose_fault
 from panel.emulator.pipeline import begin_response, usage_cost
 from panel.emulator.promptcache import CacheControlError, CacheResult
@@ -149,8 +149,8 @@ def parse_openai_input(data: bytes, endpoint: str) -> tuple[list[Item], list[dic
         if not raw.strip():
             continue
         try:
-            obj = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            obj = load_json(raw)
+        except ValueError:
             bad("invalid_json_line", n, "This line is not parseable as valid JSON.")
             continue
         cid = obj.get("custom_id") if isinstance(obj, dict) else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -40,6 +41,30 @@ class BadRequest(Exception):
 def _no_constant(name: str) -> Any:
     """NaN and Infinity are not JSON: the real APIs reject a body that carries them."""
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def load_json(raw: bytes | str) -> Any:
+    """Parse a request body as the real APIs do; ValueError names what is wrong with it.
+
+    Beyond `json.loads`: NaN, Infinity and numbers too big for a double (1e999) are refused, a
+    nesting too deep for the parser is an error, not a RecursionError, and so is a lone
+    surrogate (`\\ud800`) that no UTF-8 text can hold.
+    """
+    try:
+        value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+        canonical_json(value).encode()
+    except UnicodeEncodeError as exc:
+        raise ValueError(exc.reason) from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    return value  # JSONDecodeError and UnicodeDecodeError are ValueErrors already
 
 
 def api_key(request: Request) -> str | None:
@@ -110,11 +135,11 @@ class Exchange:
         except ClientDisconnect:  # the client went away (Ctrl-C): no traceback, no answer read
             raise BadRequest(400, "invalid_request_error", "client disconnected") from None
         try:
-            body = json.loads(raw, parse_constant=_no_constant)
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            body = load_json(raw)
+        except ValueError as exc:
             raise BadRequest(
                 400, "invalid_request_error", f"Request body is not valid JSON: {exc}"
-            ) from exc
+            ) from None
         if not isinstance(body, dict):
             raise BadRequest(400, "invalid_request_error", "Request body must be a JSON object.")
         self.body = body

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from importlib import import_module
 from typing import Any
 
@@ -14,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from panel.emulator.anthropic_api import create_message
+from panel.emulator.exchange import load_json
 from panel.emulator.faults import FaultSpecError
 from panel.emulator.openai_api import chat_completions
 from panel.emulator.responses_api import create_response
@@ -48,9 +48,9 @@ async def reset(request: Request) -> Response:
 
 async def _json_body(request: Request) -> dict[str, Any]:
     try:
-        body = json.loads(await request.body() or b"{}")
-    except json.JSONDecodeError:
-        body = None
+        body = load_json(await request.body() or b"{}")
+    except ValueError as exc:
+        raise ValueError(f"body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ValueError("body must be a JSON object")
     return body

@@ -34,6 +34,16 @@ class EmulatorConfig:
     stall_seconds: float = 120.0
     batch_delay_s: float = 2.0  # a batch's processing time, times latency_scale
 
+    def __post_init__(self) -> None:
+        # inf latency never answers, NaN breaks every clock, 0 requests a minute divides by 0.
+        for name in ("latency_scale", "stall_seconds", "batch_delay_s"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, not {value}")
+        for name, limit in asdict(self.rate_limits).items():
+            if limit is not None and limit < 1:
+                raise ValueError(f"{name} must be at least 1 (or unset), not {limit}")
+
     @classmethod
     def from_cli(
         cls,

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from panel.digests import json_digest
 from panel.errors import GateRefused, InputError, PublishError
+from panel.inputs.safefiles import UnsafeFileError, read_input_file
 from panel.inputs.yamlsafe import YamlInputError, load_yaml
 from panel.lint.report import findings_on, stored_report
 from panel.pages.diff import TOOL_PAGE_SUFFIX, RunSide
@@ -30,12 +31,14 @@ from panel.pages.records import read_records, safe_child
 from panel.pages.render import TEMPLATES, write_index, write_pages
 from panel.pages.site import (
     LEGACY_STATE,
+    PAGE_SUFFIXES,
     SITE_FILE,
     Approval,
     PageEntry,
     ShownVerdict,
     SiteLedger,
     check_target,
+    one_publish_at_a_time,
     read_ledger,
     recover,
     swap_in,
@@ -47,7 +50,6 @@ from panel.store.runindex import resolve_run_id
 
 STATE_FILE = SITE_FILE
 APPROVALS_MAX_BYTES = 256 * 1024
-PAGE_SUFFIXES = (".html", ".md", ".json")
 INCOMPLETE = ("failed", "missing")
 
 
@@ -107,8 +109,10 @@ def read_state(site: Path) -> SiteLedger | None:
 
 def load_approvals(path: Path) -> list[Approval]:
     """An approvals YAML file: a list of {tool, persona} (safe_load, size-capped)."""
-    try:
-        raw = path.read_bytes()
+    try:  # a regular file only: a FIFO or /dev/zero would hang the publish
+        raw = read_input_file(path, APPROVALS_MAX_BYTES, [Path.cwd()])
+    except UnsafeFileError as exc:
+        raise PublishError(f"{path}: approvals file not read: {exc}") from None
     except OSError as exc:
         raise PublishError(f"{path}: cannot read approvals file: {exc.strerror}") from None
     try:
@@ -375,6 +379,7 @@ def _index_title(site: SiteSettings | None) -> str:
     return site.name if site and site.name else "Tool verdicts"
 
 
+@one_publish_at_a_time
 def publish(
     runs: str | Sequence[str] = (),
     *,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.errors import InputError
 from panel.inputs.personas import Persona
+from panel.inputs.safefiles import UnsafeFileError, read_input_file
 from panel.inputs.tools import LoadedTool
 from panel.inputs.yamlsafe import YamlInputError, load_yaml
 from panel.runformat import PairResult, RunManifest
@@ -230,8 +231,10 @@ def community_for(tool: LoadedTool, votes: Mapping[str, int] | None) -> int | No
 
 def load_votes(path: Path) -> dict[str, int]:
     """A votes file (YAML or JSON): a mapping of tool name -> community votes."""
-    try:
-        raw = path.read_bytes()
+    try:  # a regular file only: a FIFO or /dev/zero would hang the command
+        raw = read_input_file(path, VOTES_MAX_BYTES, [Path.cwd()])
+    except UnsafeFileError as exc:
+        raise InputError(f"{path}: votes file not read: {exc}") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read votes file: {exc.strerror}") from None
     try:

@@ -16,21 +16,27 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from contextlib import ExitStack, suppress
 from pathlib import Path
-from typing import Literal
+from typing import Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.errors import PublishError
 from panel.store.atomicio import write_bytes_atomic
+from panel.store.claims import exclusive
 
 SITE_FILE = ".panel-site.json"  # the marker and the ledger
 LEGACY_STATE = ".panel-published.json"  # what sites published before the ledger held
 BUILD_MARK = ".panel-site-build"  # in a folder being built, until it holds the ledger
+_MARKERS = (SITE_FILE, LEGACY_STATE, BUILD_MARK)  # removed last when panel discards a folder
+PAGE_SUFFIXES = (".html", ".md", ".json")  # the files of one page (render.write_pages)
+INDEX_FILES = ("index.html", "index.md")
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
@@ -148,6 +154,22 @@ def _siblings(site: Path, kind: str) -> list[Path]:
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
+def discard(folder: Path) -> None:
+    """Remove a folder panel built, its markers last: killed midway, it is still recognisable."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in sorted(entries, key=lambda e: e.name in _MARKERS):  # markers last
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            with suppress(OSError):
+                os.unlink(entry.path)
+    with suppress(OSError):
+        os.rmdir(folder)
+
+
 def recover(site: Path) -> None:
     """Repair what a killed publish left: restore a lost site from its backup, drop leftovers."""
     if not site.exists() and not site.is_symlink():
@@ -157,7 +179,7 @@ def recover(site: Path) -> None:
     for leftover in _siblings(site, "old") + _siblings(site, "new"):
         # Only what panel built: it holds the ledger or the build mark, or nothing at all.
         if owned(leftover) or (leftover / BUILD_MARK).is_file() or not any(leftover.iterdir()):
-            shutil.rmtree(leftover, ignore_errors=True)
+            discard(leftover)
 
 
 def exchange(a: Path, b: Path) -> bool:
@@ -185,6 +207,82 @@ def exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Folders made for a publish that did not get through: leave no trace (innermost first)."""
+    for folder in folders:
+        with suppress(OSError):
+            folder.rmdir()
+
+
+def one_publish_at_a_time(publish: Callable[P, R]) -> Callable[P, R]:
+    """Run `publish(..., site=…)` holding the site's lock (`.<site>.lock` beside it).
+
+    A second publish onto the same site waits, then reads the ledger the first one wrote: it
+    neither loses the other's pages nor takes the other's build for a killed publish's
+    leftover (which `recover` would delete). The unsafe targets are refused first, so a
+    refused target never gets a lock file or a parent folder made for it.
+    """
+
+    @functools.wraps(publish)
+    def locked(*args: P.args, **kwargs: P.kwargs) -> R:
+        site, runs_dir = Path(kwargs["site"]), Path(kwargs["runs_dir"])  # type: ignore[arg-type]
+        check_target(site, runs_dir)
+        parent = site.absolute().parent
+        made = [p for p in (parent, *parent.parents) if not p.exists()]
+        with ExitStack() as stack:
+            stack.callback(_remove_empty, made)  # runs last: after the lock file is gone
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(exclusive(parent / f".{site.name}.lock"))
+            except OSError as exc:
+                blocked = isinstance(exc, FileExistsError | NotADirectoryError)
+                why = "a file is in the way of that folder" if blocked else exc.strerror or exc
+                raise PublishError(f"--site {site}: cannot use {parent}: {why}") from None
+            return publish(*args, **kwargs)
+
+    return locked
+
+
+def _written_by_panel(site: Path) -> Callable[[str], bool]:
+    """Which names in the live site panel wrote: its markers, the index, the ledger's pages."""
+    fixed = {*_MARKERS, *INDEX_FILES}
+    ledger = read_ledger(site)
+    if ledger is None:  # a site published before ledgers: every page-shaped file is panel's
+        return lambda name: name in fixed or name.endswith(PAGE_SUFFIXES)
+    pages = {f"{slug}{suffix}" for slug in ledger.pages for suffix in PAGE_SUFFIXES}
+    return lambda name: name in fixed or name in pages
+
+
+def carry_over(site: Path, fresh: Path) -> None:
+    """What an editor added to the site (a CNAME, robots.txt, images) goes into the new one.
+
+    panel replaces only what it wrote. A page about to take the name of a file it did not
+    write is refused instead (PublishError; the site unchanged).
+    """
+    if not site.is_dir() or site.is_symlink():
+        return
+    ours = _written_by_panel(site)
+    with os.scandir(site) as entries:
+        theirs = [entry for entry in entries if not ours(entry.name)]
+    for entry in theirs:
+        target = fresh / entry.name
+        if target.exists() or target.is_symlink():
+            raise PublishError(
+                f"{site / entry.name} was not written by panel, and a page of that name is "
+                "being published: move or rename the file, then publish again"
+            )
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), target)
+        elif entry.is_dir():
+            shutil.copytree(entry.path, target, symlinks=True)
+        else:
+            shutil.copy2(entry.path, target)
+
+
 def swap_in(site: Path, build: Callable[[Path], None]) -> None:
     """Build the new site in a hidden sibling, then swap it in; on failure `site` is untouched."""
     parent = site.absolute().parent
@@ -194,15 +292,16 @@ def swap_in(site: Path, build: Callable[[Path], None]) -> None:
         os.chmod(fresh, 0o755)  # noqa: S103 - mkdtemp's 0700 would hide the site from a web server
         (fresh / BUILD_MARK).write_bytes(b"")  # a killed build is still recognisably panel's
         build(fresh)
+        carry_over(site, fresh)
         (fresh / BUILD_MARK).unlink()
     except BaseException:
-        shutil.rmtree(fresh, ignore_errors=True)
+        discard(fresh)
         raise
     if not site.exists():
         os.rename(fresh, site)  # nothing live yet: one rename is the one step
         return
     if exchange(fresh, site):
-        shutil.rmtree(fresh, ignore_errors=True)  # `fresh` now holds the old site
+        discard(fresh)  # `fresh` now holds the old site
         return
     backup = parent / f".{site.name}.old-{os.urandom(4).hex()}"
     os.rename(site, backup)
@@ -210,20 +309,25 @@ def swap_in(site: Path, build: Callable[[Path], None]) -> None:
         os.rename(fresh, site)
     except BaseException:
         os.rename(backup, site)
-        shutil.rmtree(fresh, ignore_errors=True)
+        discard(fresh)
         raise
-    shutil.rmtree(backup, ignore_errors=True)
+    discard(backup)
 
 
 __all__ = [
+    "INDEX_FILES",
     "LEGACY_STATE",
+    "PAGE_SUFFIXES",
     "SITE_FILE",
     "Approval",
     "PageEntry",
     "ShownVerdict",
     "SiteLedger",
+    "carry_over",
     "check_target",
+    "discard",
     "exchange",
+    "one_publish_at_a_time",
     "owned",
     "read_ledger",
     "recover",

@@ -29,6 +29,7 @@ from panel.providers.completeness import Ending, usage_payload, verdict_of
 from panel.providers.partial import PartialArgs
 from panel.providers.streaming import (
     StreamLimits,
+    cap_wire_bytes,
     first_byte,
     require_event_stream,
     with_idle_timeout,
@@ -95,6 +96,7 @@ class AnthropicProvider:
         request_id = stream.response.headers.get("request-id")
         self.synthetic = self.synthetic or from_emulator(stream.response.headers)
         await require_event_stream(stream, self.name, request_id)
+        cap_wire_bytes(stream.response, self.limits, self.name, request_id)
         reader = _StreamReader()
         events = with_idle_timeout(
             stream.__aiter__(),

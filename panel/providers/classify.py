@@ -10,6 +10,7 @@ request is never kept: its headers hold the API key.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,8 @@ def classify_exception(exc: BaseException, *, provider: str) -> UpstreamError:
     """Map any exception raised while calling a provider to an UpstreamError."""
     if isinstance(exc, UpstreamError):
         return exc
+    if isinstance(exc.__cause__, UpstreamError):  # panel's own check, wrapped by an SDK's read
+        return exc.__cause__
     if isinstance(exc, _types(_SDKS, "APIStatusError")):
         return _classify_status(exc, provider=provider)  # type: ignore[arg-type]
     if isinstance(exc, _types(_SDKS, "APITimeoutError") + _types(_TRANSPORTS, "TimeoutException")):
@@ -221,21 +224,25 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _seconds(text: str, scale: float = 1.0) -> float | None:
+    """A header's number of seconds; None for what is not a finite number (NaN, inf, 1e400)."""
+    try:
+        value = float(text) / scale
+    except ValueError:
+        return None
+    return max(0.0, value) if math.isfinite(value) else None
+
+
 def parse_retry_after(headers: Any) -> float | None:
     """Seconds to wait, from retry-after-ms, retry-after (seconds or an HTTP date)."""
     ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
+    if ms and (seconds := _seconds(ms, 1000)) is not None:
+        return seconds
     value = headers.get("retry-after")
     if not value:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    if (seconds := _seconds(value)) is not None:
+        return seconds
     try:
         from datetime import UTC, datetime
 

@@ -18,6 +18,7 @@ Where instructor gets in the way (measured in tests/providers/test_instructor_de
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -48,9 +49,11 @@ from panel.providers.base import (
     StreamEvent,
     StreamStarted,
     VerdictRequest,
+    from_emulator,
 )
 from panel.providers.classify import classify_exception
 from panel.providers.openai import usage_of as openai_usage
+from panel.providers.streaming import StreamLimits, cap_wire_bytes
 from panel.runformat import Usage
 from panel.verdict import TOOL_DESCRIPTION, TOOL_NAME, Verdict
 
@@ -100,9 +103,14 @@ class InstructorProvider:
         api_key: str | None = None,
         default_headers: dict[str, str] | None = None,
         http_client: httpx2.AsyncClient | None = None,
+        limits: StreamLimits | None = None,
     ) -> None:
         self.upstream, self.model = split_model(spec_model)
         self.name = "instructor"
+        # Not streamed: no first byte or idle gap to watch, so the attempt's total deadline
+        # bounds the call, and the body cap its size (docs/reliability.md, "Deadlines").
+        self.limits = limits or StreamLimits()
+        timeout = httpx2.Timeout(self.limits.total + 5.0, connect=self.limits.connect)
         self.info: ModelInfo | None = model_info(self.model)
         self.synthetic = False
         env = os.environ if env is None else env
@@ -130,10 +138,12 @@ class InstructorProvider:
                 api_key=key,
                 base_url=base_url or env.get("ANTHROPIC_BASE_URL"),
                 max_retries=0,
+                timeout=timeout,
                 default_headers=default_headers,
                 http_client=http_client,
             )
             self._client = instructor.from_anthropic(self._sdk, mode=Mode.TOOLS)
+            self._watch_for_emulator()
             return
         kwargs: dict[str, Any] = {}
         if key:
@@ -147,6 +157,7 @@ class InstructorProvider:
             kwargs["base_url"] = base_url
         if self.upstream == "openai":
             kwargs["max_retries"] = 0  # the SDK's retries; panel.run.retry owns retrying
+            kwargs["timeout"] = timeout
             if default_headers:
                 kwargs["default_headers"] = default_headers
         try:
@@ -156,6 +167,25 @@ class InstructorProvider:
         except ConfigurationError as exc:
             raise ConfigError(f"instructor:{spec_model}: {exc}") from None
         self._sdk = self._client.client
+        self._watch_for_emulator()
+
+    def _watch_for_emulator(self) -> None:
+        """Label what panel's emulator wrote synthetic, as the native providers do.
+
+        instructor hands back parsed objects without their headers, so the check sits on the
+        SDK's own HTTP client (anthropic, openai and the compatibles built on it) as a hook.
+        """
+        http = getattr(self._sdk, "_client", None)
+        if isinstance(http, httpx2.AsyncClient):
+            http.event_hooks = {
+                **http.event_hooks,
+                "response": [*http.event_hooks.get("response", []), self._saw_response],
+            }
+
+    async def _saw_response(self, response: httpx2.Response) -> None:
+        self.synthetic = self.synthetic or from_emulator(response.headers)
+        request_id = response.headers.get("request-id") or response.headers.get("x-request-id")
+        cap_wire_bytes(response, self.limits, f"{self.name}:{self.upstream}", request_id)
 
     def _choose_tool_choice(self) -> Any:
         """What instructor will send; `auto` where forcing is rejected (or unknown: Anthropic)."""
@@ -202,9 +232,18 @@ class InstructorProvider:
         if request.extra_headers:
             params["extra_headers"] = dict(request.extra_headers)
         try:
-            verdict, raw = await self._client.create_with_completion(
-                response_model=ToolVerdict, max_retries=VALIDATION_REASKS, **params
+            verdict, raw = await asyncio.wait_for(
+                self._client.create_with_completion(
+                    response_model=ToolVerdict, max_retries=VALIDATION_REASKS, **params
+                ),
+                self.limits.total,
             )
+        except TimeoutError:
+            raise UpstreamError(
+                ErrorClass.TIMEOUT,
+                f"{self.name}:{self.upstream}: no whole response within "
+                f"{self.limits.total:g}s (the total deadline)",
+            ) from None
         except Exception as exc:
             raise self._classify(exc) from None
         request_id = getattr(raw, "_request_id", None)

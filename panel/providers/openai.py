@@ -29,6 +29,7 @@ from panel.providers.completeness import Ending, billed, verdict_of
 from panel.providers.partial import PartialArgs
 from panel.providers.streaming import (
     StreamLimits,
+    cap_wire_bytes,
     first_byte,
     require_event_stream,
     with_idle_timeout,
@@ -144,6 +145,7 @@ class OpenAIProvider:
         self.synthetic = self.synthetic or from_emulator(headers)
         request_id = headers.get("x-request-id") or headers.get("request-id")
         await require_event_stream(stream, self.name, request_id)
+        cap_wire_bytes(stream.response, self.limits, self.name, request_id)
         reader = _ChunkReader()
         chunks = with_idle_timeout(
             stream.__aiter__(),

@@ -50,6 +50,7 @@ from panel.providers.completeness import Ending, billed, usage_payload, verdict_
 from panel.providers.partial import PartialArgs
 from panel.providers.streaming import (
     StreamLimits,
+    cap_wire_bytes,
     first_byte,
     require_event_stream,
     with_idle_timeout,
@@ -170,6 +171,7 @@ class ResponsesProvider:
         self.synthetic = self.synthetic or from_emulator(headers)
         request_id = headers.get("x-request-id") or headers.get("request-id")
         await require_event_stream(stream, self.name, request_id)
+        cap_wire_bytes(stream.response, self.limits, self.name, request_id)
         reader = EventReader(self.name)
         events = with_idle_timeout(
             stream.__aiter__(),

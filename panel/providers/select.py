@@ -196,7 +196,7 @@ async def open_provider(
             # Imported here: instructor is only needed for the long-tail providers.
             from panel.providers.instructor_provider import InstructorProvider
 
-            provider = InstructorProvider(spec.model, env=env, base_url=base_url)
+            provider = InstructorProvider(spec.model, env=env, base_url=base_url, limits=limits)
         else:
             provider = await stack.enter_async_context(
                 _emulator_provider(
@@ -236,6 +236,8 @@ async def _emulator_provider(
                 )
             except FaultSpecError as exc:
                 raise ConfigError(f"--faults: {exc}") from None
+            except ValueError as exc:  # --latency-scale inf or nan
+                raise ConfigError(f"--{str(exc).replace('_', '-')}") from None
             url = stack.enter_context(run_emulator(config)).base_url
         provider: Provider
         if info.provider == "anthropic":

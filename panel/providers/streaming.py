@@ -5,7 +5,8 @@ Every attempt has four bounds (docs/reliability.md, "Deadlines"), all in `Stream
     first_byte  the request is sent and the response headers arrive (connect included): 60 s
     idle        between two stream events, once the headers are in: 60 s
     total       the whole attempt, first byte to last event: 600 s
-    max_bytes   model-written bytes (tool arguments and text) one stream may carry: 256 KiB
+    max_bytes   model-written bytes (tool arguments and text) one stream may carry: 256 KiB;
+                the body itself (event framing included) may carry 64 times that, 16 MiB
 
 Set them with `RunOptions.stream_limits`, or from the environment for the CLI:
 `PANEL_STREAM_LIMITS="first_byte=30,idle=30,total=300"`.
@@ -14,7 +15,9 @@ The SDKs drop `ping` events, so a stream that only pings (F11) yields nothing: a
 each read turns that silence into `stalled` instead of a ten-minute hang on the read timeout.
 A server that accepts and never answers is `timeout` after `first_byte`; a stream that sends
 valid deltas forever is cut at `total` (`timeout`) or at `max_bytes` (`protocol`, not retried:
-a runaway stream would only run away again).
+a runaway stream would only run away again). The body cap (`cap_wire_bytes`) catches what the
+model-byte count cannot see: one endless line that never becomes an event (the SDK would
+buffer it whole) and a compressed body that inflates without end.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any, Protocol, TypeVar
 from panel.errors import ConfigError, ErrorClass, UpstreamError
 
 T = TypeVar("T")
+WIRE_BYTES_PER_MODEL_BYTE = 64
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,11 @@ class StreamLimits:
     total: float = 600.0
     max_bytes: int = 256 * 1024
     connect: float = 10.0  # the TCP/TLS connect alone, inside first_byte
+
+    @property
+    def max_wire_bytes(self) -> int:
+        """The body's cap, framing included: a real stream spends ~25 bytes per model byte."""
+        return WIRE_BYTES_PER_MODEL_BYTE * self.max_bytes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, idle: float = 60.0) -> StreamLimits:
@@ -79,6 +88,33 @@ async def require_event_stream(stream: _SDKStream, provider: str, request_id: st
             f"{provider}: expected an event stream, got {ctype!r}",
             request_id=request_id,
         )
+
+
+def cap_wire_bytes(
+    response: Any, limits: StreamLimits, provider: str, request_id: str | None
+) -> None:
+    """End the attempt as `protocol` once the body (decoded) passes `limits.max_wire_bytes`.
+
+    Wraps the httpx response's `aiter_bytes`, which the SDKs' stream decoders read (and
+    `aread`, for a response that is not streamed); the SDK wraps the error as a connection
+    error, and `classify_exception` unwraps panel's own.
+    """
+    read = response.aiter_bytes
+    cap = limits.max_wire_bytes
+
+    async def capped(chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in read(chunk_size):
+            seen += len(chunk)
+            if seen > cap:
+                raise UpstreamError(
+                    ErrorClass.PROTOCOL,
+                    f"{provider}: the response body passed its {cap}-byte cap; cut",
+                    request_id=request_id,
+                )
+            yield chunk
+
+    response.aiter_bytes = capped
 
 
 async def first_byte(opening: Awaitable[T], limits: StreamLimits, *, provider: str) -> T:

@@ -17,6 +17,7 @@ from panel.inputs.prompts import tool_view
 from panel.inputs.textsafety import injection_flags, prompt_leak_flags
 from panel.inputs.tools import LoadedTool
 from panel.providers.base import Reask, VerdictRequest
+from panel.redact import redact_secrets
 from panel.runformat import PairResult, Usage
 from panel.verdict import Verdict, VerdictProblem
 
@@ -121,15 +122,16 @@ def pair_result(
     v = state.verdict
     assert v is not None
     fields = {"headline": v.headline, "quote": v.quote, "answers": [a.answer for a in v.answers]}
+    clean = redact_secrets  # whatever the upstream wrote, the key it was sent is not kept
     return PairResult(
         status="ok",
         ship=v.ship,
         confidence=v.confidence,
-        headline=v.headline,
-        quote=v.quote,
-        rubric={a.question_id: a.answer for a in v.answers},
-        strengths=v.strengths,
-        risks=v.risks,
+        headline=clean(v.headline),
+        quote=clean(v.quote),
+        rubric={a.question_id: clean(a.answer) for a in v.answers},
+        strengths=[clean(s) for s in v.strengths],
+        risks=[clean(r) for r in v.risks],
         flags=injection_flags(fields, untrusted_text(tool), canaries)
         + _leak_flags(v, state.request),
         **common,

@@ -39,6 +39,7 @@ class CacheAwareScheduler:
         self._waiting = len(pairs)
         self._released: set[PairId] = set()
         self._fired: set[PairId] = set()
+        self._stopped = False  # after drop_rest: nothing is released or handed out again
         self._cond = asyncio.Condition()
         self._followers: dict[PairId, list[PairId]] = {}
         leaders = [group[0] for group in groups.values()]
@@ -56,6 +57,8 @@ class CacheAwareScheduler:
             self._release(list(pairs))
 
     def _release(self, pairs: Sequence[PairId]) -> None:
+        if self._stopped:
+            return  # a leader starting after drop_rest: its followers are already pending
         for pair in pairs:
             if pair not in self._released:
                 self._released.add(pair)
@@ -91,6 +94,9 @@ class CacheAwareScheduler:
         the first caller, so the run's pending list names every pair exactly once.
         """
         async with self._cond:
+            if self._stopped:
+                return []
+            self._stopped = True
             taken = set(self._released) - set(self._ready)
             rest = [p for g in self._groups.values() for p in g if p not in taken]
             self._released.update(rest)  # dropped: never handed out again, never returned again

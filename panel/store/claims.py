@@ -18,7 +18,8 @@ import asyncio
 import contextlib
 import fcntl
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 POLL_SECONDS = 0.05
@@ -75,4 +76,21 @@ async def claim_pair(cache_dir: Path, key: str) -> AsyncIterator[bool]:
         os.close(fd)
 
 
-__all__ = ["claim_pair"]
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on the lock file `path` for the block (a process waits for
+    another's); yields True if it had to wait. The file is removed on the way out, as claims
+    are. Errors opening it are the caller's (OSError)."""
+    waited = False
+    while (fd := _try_lock(path)) is None:
+        waited = True
+        time.sleep(POLL_SECONDS)
+    try:
+        yield waited
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
+__all__ = ["claim_pair", "exclusive"]

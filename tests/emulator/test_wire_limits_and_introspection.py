@@ -124,3 +124,40 @@ def test_every_response_says_it_came_from_the_emulator(emulator: EmulatorHandle)
     assert all(r.headers.get(EMULATOR_HEADER) == "1" for r in answers), [
         (r.status_code, dict(r.headers)) for r in answers
     ]
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"latency_scale": "inf"}, "latency_scale must be a finite number"),  # never answered
+        ({"latency_scale": -1}, "latency_scale must be a finite number"),
+        ({"stall_seconds": "nan"}, "stall_seconds must be a finite number"),
+        ({"rpm": 0}, "rpm must be at least 1"),  # was a 500 on every request (division by 0)
+        ({"otpm": -3}, "otpm must be at least 1"),
+    ],
+)
+def test_config_that_would_hang_or_break_the_emulator_is_refused(
+    emulator: EmulatorHandle, patch: dict[str, object], message: str
+) -> None:
+    r = httpx2.post(emulator.base_url + "/emulator/config", json=patch)
+    assert r.status_code == 400 and message in r.json()["error"], r.text
+    config = httpx2.post(emulator.base_url + "/emulator/config", json={}).json()["config"]
+    assert config["latency_scale"] >= 0 and config["rpm"] is None  # unchanged
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "99999"], "--port 99999: a port is 0 to 65535"),  # was a traceback
+        (["--port", "0", "--latency-scale", "inf"], "--latency-scale must be a finite number"),
+        (["--port", "0", "--rpm", "0"], "--rpm must be at least 1"),
+    ],
+)
+def test_cli_refuses_an_emulator_it_cannot_serve_in_one_line(args: list[str], message: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "panel", "emulator", *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"panel: error: {message}"), proc.stderr

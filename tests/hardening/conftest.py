@@ -21,7 +21,12 @@ FAST_RETRY = RetryLimits(base_delay=0.01, max_delay=0.02)
 CANARY_KEY = "sk-ant-canary-7f3a9c1e5b2d4f60-DO-NOT-LEAK"
 ANTHROPIC_MODEL = "emulator:claude-sonnet-5"
 OPENAI_MODEL = "emulator:gpt-5.6-luna"
-PATHS = [pytest.param(ANTHROPIC_MODEL, id="anthropic"), pytest.param(OPENAI_MODEL, id="openai")]
+RESPONSES_MODEL = "emulator:gpt-6-astra"  # the OpenAI Responses wire
+PATHS = [
+    pytest.param(ANTHROPIC_MODEL, id="anthropic"),
+    pytest.param(OPENAI_MODEL, id="openai"),
+    pytest.param(RESPONSES_MODEL, id="responses"),
+]
 
 
 def tool_yaml(name: str, description: str | None = None, **extra: Any) -> str:

@@ -7,7 +7,11 @@ request is forwarded whole to a real emulator, so the rest of the run stays ordi
     Headers   sends 200 and event-stream headers, then nothing
     Endless   a valid stream (message_start, a tool_use block) whose deltas never stop
     Huge      a valid stream whose tool-argument deltas are 64 KiB each, without end
+    Oneline   200 and event-stream headers, then one line that never ends (no event, ever)
+    Zipline   the same line gzip-compressed: a few KiB on the wire, megabytes once inflated
     Echo      a 400 whose error message echoes every request header (the key with them)
+    Parrot    a verdict that quotes the key: the request is forwarded with the key it carried
+              written into the tool description, and the emulator echoes the description
 
 Every wire: `/v1/messages` streams Anthropic events, `/v1/chat/completions` OpenAI chunks,
 `/v1/responses` Responses events.
@@ -22,11 +26,12 @@ import json
 import threading
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-TRIGGERS = ("Silent", "Headers", "Endless", "Huge", "Echo")
+TRIGGERS = ("Silent", "Headers", "Endless", "Huge", "Oneline", "Zipline", "Echo", "Parrot")
 
 
 @dataclass
@@ -51,6 +56,12 @@ class HostileUpstream:
                 await self._forward(writer, method, path, headers, body)
                 return
             self.hits[trigger] = self.hits.get(trigger, 0) + 1
+            if trigger == "Parrot":
+                key = headers.get("x-api-key") or headers.get("authorization", "").split()[-1]
+                body = body.replace(b"Parrot Tool", f"Parrot Tool ({key})".encode())
+                headers = {**headers, "x-emulator-behaviour": "echo"}
+                await self._forward(writer, method, path, headers, body)
+                return
             if trigger == "Echo":
                 echoed = "; ".join(f"{k}: {v}" for k, v in headers.items())
                 error = {"type": "invalid_request_error", "message": f"bad request ({echoed})"}
@@ -65,11 +76,22 @@ class HostileUpstream:
             if trigger == "Silent":
                 await asyncio.sleep(3600)
                 return
+            zipped = trigger == "Zipline"
             writer.write(
                 b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                b"cache-control: no-cache\r\nconnection: close\r\n\r\n"
+                + (b"content-encoding: gzip\r\n" if zipped else b"")
+                + b"cache-control: no-cache\r\nconnection: close\r\n\r\n"
             )
             await writer.drain()
+            if trigger in ("Oneline", "Zipline"):
+                gzip = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip stream
+                line = b"x" * (256 * 1024)
+                writer.write(gzip.compress(b"data: ") if zipped else b"data: ")
+                while True:
+                    data = gzip.compress(line) + gzip.flush(zlib.Z_SYNC_FLUSH) if zipped else line
+                    writer.write(data)
+                    await writer.drain()
+                    await asyncio.sleep(0)
             if trigger == "Headers":
                 await asyncio.sleep(3600)
                 return

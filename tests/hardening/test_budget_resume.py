@@ -23,13 +23,16 @@ async def test_resumes_do_not_reset_the_budget(tmp_path: Path, emulator: Emulato
     emulator.reset()
     first = await run(tools, options(tmp_path, emulator, concurrency=1, budget_usd=budget))
     assert first.pending, "the budget should have stopped the run"
+    assert len(set(first.pending)) == len(first.pending)
     sent = len(emulator.requests())
-    for _ in range(3):
+    for concurrency in (1, 4, 8):  # every worker sees the stop: the rest is pending once
         again = await run(
             tools,
-            options(tmp_path, emulator, concurrency=1, budget_usd=budget, resume=first.run_id),
+            options(
+                tmp_path, emulator, concurrency=concurrency, budget_usd=budget, resume=first.run_id
+            ),
         )
-        assert again.pending
+        assert sorted(again.pending) == sorted(first.pending), concurrency
     assert len(emulator.requests()) == sent  # no resume paid for anything
     assert again.manifest.cost.usd <= budget + one_pair  # one in-flight pair may overshoot
 

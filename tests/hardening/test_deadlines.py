@@ -17,12 +17,19 @@ from panel.providers.streaming import StreamLimits
 from panel.run.retry import RetryLimits
 from panel.verdict import VerdictProblem, validate_verdict
 
-from .conftest import make_tools, options, results, run
+from .conftest import attempts, make_tools, options, results, run
 from .hostile_upstream import hostile_upstream
 
 # Small enough for a fast suite, with room for a loaded machine to serve the good pair.
 LIMITS = StreamLimits(first_byte=1.0, idle=1.0, total=2.0, max_bytes=200_000)
 RETRY = RetryLimits(max_attempts=2, base_delay=0.01, max_delay=0.02)
+WIRES = [
+    pytest.param("anthropic:claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "",
+                 id="anthropic"),
+    pytest.param("openai:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1", id="openai"),
+    pytest.param("openai:gpt-6-astra", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1",
+                 id="responses"),
+]  # fmt: skip
 EXPECTED = {
     "Good Tool": ("ok", None),
     "Silent Tool": ("failed", "timeout"),
@@ -40,15 +47,8 @@ def test_the_documented_defaults() -> None:
 
 @pytest.mark.parametrize(
     ("model", "key", "url_var", "suffix"),
-    [
-        pytest.param("anthropic:claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "",
-                     id="anthropic"),
-        pytest.param("openai:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1",
-                     id="openai"),
-        pytest.param("openai:gpt-6-astra", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1",
-                     id="responses"),
-    ],
-)  # fmt: skip
+    WIRES,
+)
 async def test_hostile_upstreams_end_classified_and_the_run_goes_on(
     tmp_path: Path, emulator: EmulatorHandle, model: str, key: str, url_var: str, suffix: str
 ) -> None:
@@ -64,9 +64,72 @@ async def test_hostile_upstreams_end_classified_and_the_run_goes_on(
     got = {name_of[r["tool_slug"]]: (r["status"], r.get("error_class")) for r in lines}
     assert got == EXPECTED
     assert outcome.manifest.status == "complete"
-    # Each bad pair was attempted (and ended) RETRY.max_attempts times or once (protocol).
+    # Each bad pair was attempted (and ended) RETRY.max_attempts times; a protocol failure
+    # (the byte cap) is never retried. A loaded machine may end a Huge attempt on a deadline
+    # before the cap: then it is retried like any timeout, and the cap ends the next one.
     assert upstream.hits["Silent"] == 2 and upstream.hits["Headers"] == 2
-    assert upstream.hits["Endless"] == 2 and upstream.hits["Huge"] == 1
+    assert upstream.hits["Endless"] == 2
+    huge = [
+        a["error_class"]
+        for a in attempts(outcome.run_dir)
+        if name_of[a["tool_slug"]] == "Huge Tool"
+    ]
+    assert upstream.hits["Huge"] == len(huge) and huge[-1] == "protocol", huge
+    assert "protocol" not in huge[:-1] and set(huge[:-1]) <= {"timeout", "stalled"}, huge
+
+
+@pytest.mark.parametrize(
+    ("model", "key", "url_var", "suffix"),
+    [
+        *WIRES,
+        pytest.param("instructor:anthropic/claude-sonnet-5", "ANTHROPIC_API_KEY",
+                     "ANTHROPIC_BASE_URL", "", id="instructor"),  # not streamed: aread
+    ],
+)  # fmt: skip
+async def test_a_line_that_never_ends_is_cut_at_the_body_cap(
+    tmp_path: Path, emulator: EmulatorHandle, model: str, key: str, url_var: str, suffix: str
+) -> None:
+    """No event ever completes, so neither the model-byte cap nor the deltas see it: the SDK
+    would buffer the line until the idle timer, gigabytes at loopback speed. The body cap
+    (64 x max_bytes, counted after decompression) ends it at once, and it is not retried."""
+    limits = StreamLimits(first_byte=30.0, idle=30.0, total=60.0, max_bytes=1024)
+    tools = make_tools(tmp_path / "tools", "Oneline Tool", "Zipline Tool")
+    with hostile_upstream(emulator.base_url) as upstream:
+        env = {key: "sk-test-deadlines-0000", url_var: upstream.base_url + suffix}
+        opts = options(tmp_path, None, model=model, stream_limits=limits, retry=RETRY)
+        outcome = await run(tools, opts, env=env)
+    got = {r["tool_slug"]: (r["status"], r.get("error_class")) for r in results(outcome.run_dir)}
+    assert got == {"oneline-tool": ("failed", "protocol"), "zipline-tool": ("failed", "protocol")}
+    assert upstream.hits == {"Oneline": 1, "Zipline": 1}
+    assert all("65536-byte cap" in (r.error or "") for r in outcome.results)
+
+
+async def test_instructor_calls_end_at_the_total_deadline(
+    tmp_path: Path, emulator: EmulatorHandle
+) -> None:
+    """Not streamed, so no first byte or idle gap to watch: the attempt's total deadline ends a
+    silent or headers-only upstream (before, the SDK waited 600 s per attempt, 4 attempts)."""
+    tools = make_tools(tmp_path / "tools", "Good Tool", "Silent Tool", "Headers Tool")
+    with hostile_upstream(emulator.base_url) as upstream:
+        env = {
+            "ANTHROPIC_API_KEY": "sk-test-deadlines-0000",
+            "ANTHROPIC_BASE_URL": upstream.base_url,
+        }
+        opts = options(
+            tmp_path,
+            None,
+            model="instructor:anthropic/claude-sonnet-5",
+            stream_limits=StreamLimits(first_byte=1.0, idle=1.0, total=3.0),
+            retry=RETRY,
+        )
+        outcome = await run(tools, opts, env=env)
+    got = {r["tool_slug"]: (r["status"], r.get("error_class")) for r in results(outcome.run_dir)}
+    assert got == {
+        "good-tool": ("ok", None),
+        "silent-tool": ("failed", "timeout"),
+        "headers-tool": ("failed", "timeout"),
+    }
+    assert upstream.hits == {"Silent": 2, "Headers": 2}  # retried like any timeout, then ended
 
 
 def _verdict(**changes: Any) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""F01–F20: provider faults through run_panel on the emulator, on the Anthropic and OpenAI paths.
+"""F01–F20: provider faults through run_panel on the emulator, on every wire: Anthropic Messages,
+OpenAI Chat Completions and OpenAI Responses.
 
 Each test injects the fault with a FaultRule matching the tool's name in the request body
 (``@1`` limits it to a body's first attempt, so the retry can succeed) and asserts what the
@@ -19,13 +20,14 @@ import pytest
 
 from panel.emulator.runner import EmulatorHandle
 from panel.errors import ConfigError, ErrorClass
-from panel.providers.classify import RETRYABLE, classify_exception
+from panel.providers.classify import RETRYABLE, classify_exception, parse_retry_after
 
 from .conftest import (
     ANTHROPIC_MODEL,
     CANARY_KEY,
     OPENAI_MODEL,
     PATHS,
+    RESPONSES_MODEL,
     attempts,
     make_tools,
     options,
@@ -87,20 +89,21 @@ def _single(outcome: Any) -> Any:
 # -- retried, then ok ---------------------------------------------------------------------
 
 RETRIED = [
-    # (case, fault, first attempt's class on anthropic, on openai)
-    ("F01", "overloaded", "overloaded", "server_error"),  # OpenAI says overload with a 503
-    ("F07", "server_error", "server_error", "server_error"),
-    ("F08", "overloaded_midstream", "overloaded", "server_error"),
-    ("F09", "error_after_partial", "overloaded", "server_error"),
-    ("F10", "reset_midstream", "connection", "connection"),
-    ("F11", "stall", "stalled", "stalled"),
-    ("F12", "eof_early", "truncated_eof", "truncated_eof"),
+    # (case, fault, first attempt's class on anthropic, on chat completions, on responses)
+    ("F01", "overloaded", "overloaded", "server_error", "server_error"),  # OpenAI: a 503
+    ("F07", "server_error", "server_error", "server_error", "server_error"),
+    # Responses names the overload in its `response.failed` error code; chat chunks do not.
+    ("F08", "overloaded_midstream", "overloaded", "server_error", "overloaded"),
+    ("F09", "error_after_partial", "overloaded", "server_error", "server_error"),
+    ("F10", "reset_midstream", "connection", "connection", "connection"),
+    ("F11", "stall", "stalled", "stalled", "stalled"),
+    ("F12", "eof_early", "truncated_eof", "truncated_eof", "truncated_eof"),
 ]
 
 
 @pytest.mark.parametrize("model", PATHS)
 @pytest.mark.parametrize(
-    ("case", "fault", "a_class", "o_class"), RETRIED, ids=[r[0] for r in RETRIED]
+    ("case", "fault", "a_class", "o_class", "r_class"), RETRIED, ids=[r[0] for r in RETRIED]
 )
 async def test_retried_fault_then_ok(
     tmp_path: Path,
@@ -110,12 +113,14 @@ async def test_retried_fault_then_ok(
     fault: str,
     a_class: str,
     o_class: str,
+    r_class: str,
 ) -> None:
     outcome, lines, requests = await _one(tmp_path, emulator, model, fault, [1], idle_timeout=0.5)
     result = _single(outcome)
     assert result.status == "ok", (case, result.error)
     assert result.attempts == 2
-    assert _classes(lines) == [a_class if model == ANTHROPIC_MODEL else o_class, None]
+    expected = {ANTHROPIC_MODEL: a_class, OPENAI_MODEL: o_class, RESPONSES_MODEL: r_class}
+    assert _classes(lines) == [expected[model], None]
     assert [r["attempt"] for r in requests] == [1, 2]
     assert [r["fault"] for r in requests] == [fault, None]
     assert outcome.manifest.status == "complete"
@@ -170,6 +175,26 @@ async def test_f03_long_retry_after_pauses_the_run(
     assert outcome.pending == [("faultprobe", "skeptic")] and outcome.results == []
     assert len(lines) == len(requests) == 1
     assert any("3600" in note for note in outcome.manifest.notes)  # says why
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "1e400"}, None),  # not a finite number: no wait at all, not "infs"
+        ({"retry-after": "inf"}, None),
+        ({"retry-after": "NaN"}, None),
+        ({"retry-after-ms": "NaN", "retry-after": "3"}, 3.0),
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"retry-after": "-5"}, 0.0),
+        ({"retry-after": "1000000000"}, 1e9),  # finite, huge: the run pauses (F03)
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date in the past
+        ({"retry-after": "soon"}, None),
+    ],
+)
+def test_f03_retry_after_values_an_upstream_can_send(
+    headers: dict[str, str], seconds: float | None
+) -> None:
+    assert parse_retry_after(headers) == seconds
 
 
 @pytest.mark.parametrize("model", PATHS)
@@ -276,7 +301,8 @@ async def test_f13_garbage_body_is_a_protocol_error(
 
 
 def _max_tokens(body: dict[str, Any]) -> int:
-    return int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)
+    keys = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+    return int(next((body[k] for k in keys if body.get(k)), 0))
 
 
 @pytest.mark.parametrize("model", PATHS)
@@ -382,8 +408,8 @@ async def test_f20_missing_usage_keeps_the_verdict_and_flags_cost(
     assert len(lines) == len(requests) == 1
 
 
-def test_model_paths_cover_both_providers() -> None:
-    assert {ANTHROPIC_MODEL, OPENAI_MODEL} == {p.values[0] for p in PATHS}
+def test_model_paths_cover_every_wire() -> None:
+    assert {ANTHROPIC_MODEL, OPENAI_MODEL, RESPONSES_MODEL} == {p.values[0] for p in PATHS}
     assert ErrorClass.PROTOCOL not in RETRYABLE
 
 

@@ -97,3 +97,22 @@ def test_a_persona_fifo_is_a_lint_issue_not_a_hang(tmp_path: Path) -> None:
     os.mkfifo(personas / "ghost.md")
     issues = lint_personas([personas])
     assert any("FIFO" in i.message for i in issues), issues
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_approvals_and_votes_files_are_read_only_if_regular(tmp_path: Path, kind: str) -> None:
+    """`publish --approvals` and `compare --votes` hung on a FIFO or /dev/zero."""
+    from panel.errors import InputError, PublishError
+    from panel.pages.publish import load_approvals
+    from panel.pages.records import load_votes
+
+    path = tmp_path / "x.yaml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/zero")
+    what = "a FIFO" if kind == "fifo" else "a character device"
+    with pytest.raises(PublishError, match=f"approvals file not read: {what}"):
+        load_approvals(path)
+    with pytest.raises(InputError, match=f"votes file not read: {what}"):
+        load_votes(path)

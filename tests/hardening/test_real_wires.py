@@ -99,7 +99,11 @@ def test_emulator_on_a_busy_port_is_one_line(tmp_path: Path, emulator: EmulatorH
     [
         ("anthropic:claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", ""),
         ("openai:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1"),
+        ("openai:gpt-6-astra", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1"),
         ("compatible:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1"),
+        ("openrouter:gpt-5.6-luna", "OPENROUTER_API_KEY", "--base-url", "/v1"),
+        ("instructor:anthropic/claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", ""),
+        ("instructor:openai/gpt-5.6-luna", "OPENAI_API_KEY", "--base-url", "/v1"),
     ],
 )
 def test_verdicts_from_the_emulator_are_synthetic_whichever_provider_reached_it(
@@ -107,9 +111,11 @@ def test_verdicts_from_the_emulator_are_synthetic_whichever_provider_reached_it(
 ) -> None:
     tool = write_tool(tmp_path / "tools", "Syntheticprobe")
     url = emulator.base_url.rstrip("/") + suffix
+    env = {key: "sk-anything"} if url_var == "--base-url" else {key: "sk-anything", url_var: url}
+    where = ["--base-url", url] if url_var == "--base-url" else []
     proc = panel(
-        "run", str(tool), "--model", model, "--no-cache", "--json", "--personas", "skeptic",
-        cwd=tmp_path, env={key: "sk-anything", url_var: url},
+        "run", str(tool), "--model", model, *where, "--no-cache", "--json", "--personas", "skeptic",
+        cwd=tmp_path, env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     out = _run_json(proc)

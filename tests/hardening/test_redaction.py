@@ -1,12 +1,13 @@
 """Issue 12, item 8: an upstream that echoes the request headers never gets the key written.
 
 The Echo upstream answers 400 with every request header in its error message. Through the
-anthropic, openai and instructor paths, the canary key appears in no file under the workspace,
-in neither stdout nor stderr, and not in the `--json` report.
+anthropic, openai (Chat Completions and Responses) and instructor paths, the canary key appears
+in no file under the workspace, in neither stdout nor stderr, and not in the `--json` report.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 from panel.cli import app
 from panel.emulator.runner import EmulatorHandle
-from panel.redact import MASK, redact, remember_secrets
+from panel.redact import MASK, redact, redact_secrets, remember_secrets
 
 from .hostile_upstream import hostile_upstream
 
@@ -42,9 +43,10 @@ def test_redact_masks_configured_keys_and_credential_shapes() -> None:
     [
         ("anthropic:claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", ""),
         ("openai:gpt-5.6-luna", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1"),
+        ("openai:gpt-6-astra", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1"),
         ("instructor:anthropic/claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", ""),
     ],
-    ids=["anthropic", "openai", "instructor"],
+    ids=["anthropic", "openai", "responses", "instructor"],
 )
 def test_a_key_echoed_by_the_upstream_is_written_nowhere(
     tmp_path: Path,
@@ -58,7 +60,7 @@ def test_a_key_echoed_by_the_upstream_is_written_nowhere(
     monkeypatch.chdir(tmp_path)
     tools = tmp_path / "tools"
     tools.mkdir()
-    for name in ("Echo Tool", "Fine Tool"):
+    for name in ("Echo Tool", "Parrot Tool", "Fine Tool"):
         doc = {"name": name, "tagline": "t", "pricing": "Free", "description": f"{name}."}
         (tools / f"{name.split()[0].lower()}.yaml").write_text(yaml.safe_dump(doc))
     out: list[str] = []
@@ -70,9 +72,30 @@ def test_a_key_echoed_by_the_upstream_is_written_nowhere(
             out += [result.stdout, result.stderr, repr(result.exception)]
             assert result.exit_code == 1, result.stdout + result.stderr  # a pair failed
     assert upstream.hits["Echo"] >= 2  # the echo really happened, on both invocations
+    assert upstream.hits["Parrot"] >= 2
     joined = "\n".join(out)
     assert "invalid_request" in joined and MASK in joined  # the echo was reported, masked
     assert CANARY not in joined
     files = [p for p in tmp_path.rglob("*") if p.is_file() and CANARY.encode() in p.read_bytes()]
     assert files == []
     assert any(MASK.encode() in p.read_bytes() for p in (tmp_path / "runs").rglob("*.jsonl"))
+    # The parrot's verdict is kept (ok), with the key it quoted masked.
+    parroted = [
+        json.loads(line)
+        for p in (tmp_path / "runs").rglob("results.jsonl")
+        for line in p.read_text().splitlines()
+        if '"parrot-tool"' in line
+    ]
+    assert parroted and all(r["status"] == "ok" for r in parroted), parroted
+    assert all(f"Parrot Tool ({MASK})" in r["quote"] for r in parroted), parroted
+
+
+def test_a_key_split_across_stream_deltas_never_shows_in_part() -> None:
+    remember_secrets([CANARY])
+    quote = f"The tool prints {CANARY} in its logs"
+    shown = [redact_secrets(quote[:n], growing=True) for n in range(len(quote) + 1)]
+    assert not any(CANARY[:6] in text for text in shown)
+    assert shown[-1] == f"The tool prints {MASK} in its logs"
+    assert redact_secrets("bearer authentication and sk-learn") == (
+        "bearer authentication and sk-learn"  # prose about APIs is left alone
+    )

@@ -105,10 +105,11 @@ def test_a_read_only_runs_folder_is_one_line(
     assert code == 2 and "Read-only file system" in _one_error_line(err)
 
 
-@pytest.mark.parametrize("where", ["file", "under-a-file"])
+@pytest.mark.parametrize("where", ["file", "under-a-file", "dangling-symlink"])
 def test_a_runs_dir_that_is_not_a_folder_is_one_line(tmp_path: Path, where: str) -> None:
     (tmp_path / "afile").write_text("not a folder")
-    runs = "afile" if where == "file" else "afile/runs"
+    (tmp_path / "dangling").symlink_to("nowhere/deeper")
+    runs = {"file": "afile", "under-a-file": "afile/runs", "dangling-symlink": "dangling"}[where]
     tools = _tools(tmp_path, 1)
     result = panel(
         "run", str(tools), "--model", "emulator:claude-sonnet-5", "--runs-dir", runs,
@@ -117,6 +118,9 @@ def test_a_runs_dir_that_is_not_a_folder_is_one_line(tmp_path: Path, where: str)
     assert result.returncode == 2
     assert "cannot use runs folder" in _one_error_line(result.stderr)
     assert (tmp_path / "afile").read_text() == "not a folder"
+    assert not (tmp_path / "nowhere").exists()  # a dangling link is not followed to create
+    if where == "dangling-symlink":
+        assert "a symlink to nowhere/deeper, which does not exist" in result.stderr
 
 
 @pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999", "not a url"])

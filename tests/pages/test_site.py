@@ -220,3 +220,89 @@ def test_the_flip_gate_counts_only_flips_on_pages_being_changed(tmp_path: Path) 
     flips = [line.strip() for line in str(exc.value).splitlines() if " -> " in line]
     assert flips == ["tool01 × skeptic: ship -> not ship", "tool02 × futurist: ship -> not ship"]
     assert read_state(site).pages["tool00--vs--tool01"].run_id == "run-1"  # type: ignore[union-attr]
+
+
+def test_two_publishes_at_once_both_land(
+    runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second publish waits for the first, then builds on its ledger: no page lost, and
+    the first's half-built site is not taken for a killed publish's leftover."""
+    import threading
+
+    import panel.store.claims as claims
+    from panel.pages.render import write_pages
+
+    site = tmp_path / "site"
+    building, waiting = threading.Event(), threading.Event()
+    real_sleep = claims.time.sleep
+
+    def wait_noticed(seconds: float) -> None:
+        waiting.set()  # the second publish found the site locked
+        real_sleep(seconds)
+
+    monkeypatch.setattr(claims.time, "sleep", wait_noticed)
+
+    def slow_page(record, folder):  # type: ignore[no-untyped-def]
+        building.set()
+        assert waiting.wait(30), "the second publish never waited for the first"
+        return write_pages(record, folder)
+
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            publish("run-a", runs_dir=runs, site=site, allow_synthetic=True, write_page=slow_page)
+        except BaseException as exc:
+            errors.append(exc)
+            waiting.set()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert building.wait(30)
+    second = publish("run-b", runs_dir=runs, site=site, allow_synthetic=True)
+    thread.join(30)
+    assert errors == []
+    assert second.site_pages == [X, Y]  # run-a's page, published by the first, is kept
+    ledger = read_state(site)
+    assert ledger is not None and sorted(ledger.pages) == [X, Y]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs", "site"]  # no lock, no build
+
+
+def test_a_site_under_a_file_or_a_missing_run_leaves_nothing_behind(
+    runs: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "afile").write_text("mine\n")
+    code, out = cli("publish", "run-a", "--site", str(tmp_path / "afile" / "site"),
+                    "--runs-dir", str(runs), "--allow-synthetic")  # fmt: skip
+    assert code == 2 and out.count("\n") == 1 and "a file is in the way" in out, out
+    assert (tmp_path / "afile").read_text() == "mine\n"
+    # A publish that fails after the checks removes the folders it made for the site.
+    code, out = cli("publish", "run-zzz", "--site", str(tmp_path / "new" / "deeper" / "site"),
+                    "--runs-dir", str(runs), "--allow-synthetic")  # fmt: skip
+    assert code == 2 and "run-zzz" in out, out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "runs"]
+
+
+def test_files_an_editor_added_to_the_site_are_kept(runs: Path, tmp_path: Path) -> None:
+    """panel replaces only what it wrote: a CNAME, an image folder and a symlink an editor put in
+    the site survive every publish (they were deleted by the swap)."""
+    site = tmp_path / "site"
+    publish("run-a", runs_dir=runs, site=site, allow_synthetic=True)
+    (site / "CNAME").write_text("panel.example\n")
+    (site / "img").mkdir()
+    (site / "img" / "logo.svg").write_text("<svg/>")
+    (site / "about.html").symlink_to("index.html")
+    mine = {"CNAME": b"panel.example\n", "img/logo.svg": b"<svg/>"}
+    publish("run-b", runs_dir=runs, site=site, allow_synthetic=True)  # add a page
+    publish(runs_dir=runs, site=site, remove=[X])  # remove one
+    publish("run-a", runs_dir=runs, site=site, allow_synthetic=True, prune=True)
+    assert {k: v for k, v in tree(site).items() if k in mine} == mine
+    assert os.readlink(site / "about.html") == "index.html"
+    assert sorted(read_state(site).pages) == [X]  # type: ignore[union-attr]
+    # A page about to take the name of an editor's file is refused; nothing changes.
+    (site / f"{Y}.md").write_text("my notes on gamma and delta\n")
+    before = tree(tmp_path)
+    with pytest.raises(PublishError, match=f"{Y}.md was not written by panel"):
+        publish("run-b", runs_dir=runs, site=site, allow_synthetic=True)
+    assert tree(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs", "site"]

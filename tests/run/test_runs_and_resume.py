@@ -128,6 +128,48 @@ def test_resume_needs_no_arguments_and_refuses_contradictions(workspace: Path) -
     assert manifest.status == "complete" and manifest.settings["emulator_seed"] == 3
 
 
+def test_resume_refuses_edited_personas_templates_and_other_settings(workspace: Path) -> None:
+    import shutil
+
+    from panel.inputs.workspace import builtin_dir
+
+    for kind in ("personas", "prompts"):  # the workspace's own copies, edited below
+        shutil.copytree(builtin_dir(kind), workspace / kind)  # type: ignore[arg-type]
+    code, out = cli("run", "tools", "-p", "builder,skeptic", "--budget", "0")
+    assert code == 1, out
+    run_id = _run_ids(workspace / "runs")[0]
+    run_dir = workspace / "runs" / run_id
+    before = snapshot(run_dir)
+    write_tools(workspace / "tools", "Delta")  # a tool file the run never had
+    settings = {
+        "max_tokens": ["--max-tokens", "4096"],
+        "cache_ttl": ["--ttl", "1h"],
+        "thinking": ["--thinking"],
+        "emulator_behaviour": ["--behaviour", "echo"],
+    }
+    for key, args in settings.items():
+        code, out = cli("run", "--resume", run_id, *args)
+        assert code == 2 and f"setting {key}=" in out and out.count("\n") == 1, (key, out)
+        assert snapshot(run_dir) == before, key
+    code, out = cli("run", "--resume", run_id, "tools")  # the folder now holds Delta too
+    assert code == 2 and "tools the run does not have (delta)" in out, out
+    edits = {
+        "personas/skeptic.md": "personas/skeptic.md changed since the run",
+        "prompts/house.j2": "template prompts/house.j2 changed since the run",
+    }
+    for name, message in edits.items():
+        path = workspace / name
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n")
+        code, out = cli("run", "--resume", run_id)
+        assert code == 2 and message in out and out.count("\n") == 1, (name, out)
+        assert snapshot(run_dir) == before, name
+        path.write_bytes(original)
+    code, out = cli("run", "--resume", run_id)  # back to the very same inputs: it finishes
+    assert code == 0, out
+    assert len(list(RunStore.open(workspace / "runs", run_id).iter_results())) == 6
+
+
 def test_retry_failed_re_asks_only_the_failed_pairs(workspace: Path) -> None:
     from panel.runformat import PairResult
 

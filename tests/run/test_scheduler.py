@@ -56,6 +56,19 @@ async def test_drop_rest_returns_every_pair_never_taken() -> None:
     assert await s.drop_rest() == []
 
 
+async def test_drop_rest_gives_the_rest_once_and_a_late_leader_releases_nothing() -> None:
+    # Every worker that sees a budget stop calls drop_rest: the rest must be pending once
+    # (eight workers used to report 8x the pending pairs), and a leader whose stream starts
+    # after the stop must not hand out followers that are already pending.
+    s = CacheAwareScheduler(PAIRS, gate_house=True, gate_personas=True)
+    assert await s.next() == ("a", "x")
+    rest = await s.drop_rest()
+    assert len(rest) == len(PAIRS) - 1
+    assert await s.drop_rest() == []
+    await s.started(("a", "x"))
+    assert await s.next() is None
+
+
 async def test_the_limit_halves_on_a_rate_limit_and_grows_back_by_one_per_success() -> None:
     limit = AdaptiveLimit(8)
     limit.rate_limited()
