@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from panelproc import launcher
 from typer.testing import CliRunner
 
 from panel.cli import app
@@ -126,7 +127,7 @@ def test_the_wire_is_part_of_the_result_cache_key(
 def test_panel_run_against_panel_emulator_with_openai_base_url(tmp_path: Path) -> None:
     """The must-show, as a user types it: `panel emulator`, then `panel run … openai:gpt-6-astra`
     with OPENAI_BASE_URL, twice (the second with the result cache off reads the prompt cache)."""
-    proc = subprocess.Popen(
+    proc = launcher().Popen(
         [sys.executable, "-m", "panel", "emulator", "--port", "0", "--latency-scale", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -142,7 +143,7 @@ def test_panel_run_against_panel_emulator_with_openai_base_url(tmp_path: Path) -
         args += ["--runs-dir", str(tmp_path / "runs"), "--json"]
         runs = []
         for extra in ([], ["--no-cache"]):
-            done = subprocess.run(
+            done = launcher().run(
                 [*args, *extra], env=env, capture_output=True, text=True, timeout=120, check=False
             )
             assert done.returncode == 0, done.stderr
