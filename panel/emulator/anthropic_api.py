@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from panel.emulator import anthropic_reply as ar
 from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
@@ -17,6 +18,7 @@ from panel.emulator.ratelimit import anthropic_headers, nominal_anthropic_header
 from panel.emulator.requestshape import check_anthropic
 from panel.emulator.sse import (
     SSE_HEADERS,
+    ClosingStreamingResponse,
     ConnectionReset,
     anthropic_error,
     anthropic_error_body,
@@ -221,7 +223,7 @@ async def _handle(request: Request, ex: Exchange) -> Response:
     )
     headers = {**rl_headers, "request-id": ex.request_id}
     if body.get("stream"):
-        return StreamingResponse(
+        return ClosingStreamingResponse(
             _stream(ex, model, result, reply),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **headers},
@@ -243,7 +245,7 @@ def _usage(ex: Exchange, result: CacheResult, output: int, *, final: bool) -> di
     )
 
 
-async def _stall(ex: Exchange, ping: bytes) -> AsyncIterator[bytes]:
+async def _stall(ex: Exchange, ping: bytes) -> AsyncGenerator[bytes, None]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ex.state.config.stall_seconds
     while (left := deadline - loop.time()) > 0:
@@ -265,8 +267,9 @@ async def _stream(
             yield GARBAGE
             return
         if fault == "stall":
-            async for chunk in _stall(ex, event("ping", {"type": "ping"})):
-                yield chunk
+            async with aclosing(_stall(ex, event("ping", {"type": "ping"}))) as pings:
+                async for chunk in pings:
+                    yield chunk
             return
         msg_id = derived_id("msg_01", ex.digest + str(ex.attempt))
         events = ar.stream_events(
@@ -324,7 +327,7 @@ async def _plain(
             ex.finish(200)
             return Response(GARBAGE, media_type="application/json", headers=headers)
         if fault == "stall":
-            return StreamingResponse(
+            return ClosingStreamingResponse(
                 _plain_stall(ex), media_type="application/json", headers=headers
             )
         status, kind = (
@@ -347,7 +350,7 @@ async def _plain(
             payload[: len(payload) // 2], media_type="application/json", headers=headers
         )
     if fault == "reset_midstream":
-        return StreamingResponse(
+        return ClosingStreamingResponse(
             _plain_reset(ex, payload, usage), media_type="application/json", headers=headers
         )
     ex.finish(200, usage)

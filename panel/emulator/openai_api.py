@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from panel.emulator import anthropic_reply as ar
 from panel.emulator.anthropic_api import GARBAGE, HTML_500, PING_EVERY_S
@@ -25,6 +25,7 @@ from panel.emulator.ratelimit import nominal_openai_headers, openai_headers
 from panel.emulator.requestshape import check_openai
 from panel.emulator.sse import (
     SSE_HEADERS,
+    ClosingStreamingResponse,
     ConnectionReset,
     data_only,
     derived_id,
@@ -231,7 +232,7 @@ async def _handle(request: Request, ex: Exchange) -> Response:
         reply.tokens = [reply.tokens[i] for i in keep]
     headers = {**rl_headers, "x-request-id": ex.request_id}
     if body.get("stream"):
-        return StreamingResponse(
+        return ClosingStreamingResponse(
             _stream(ex, model, result, reply),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **headers},
@@ -470,7 +471,7 @@ async def _plain(
             payload[: len(payload) // 2], media_type="application/json", headers=headers
         )
     if fault == "reset_midstream":
-        return StreamingResponse(
+        return ClosingStreamingResponse(
             _reset_after(payload[: len(payload) // 2]),
             media_type="application/json",
             headers=headers,

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from panel.emulator import anthropic_reply as ar
 from panel.emulator import openai_api
@@ -48,7 +48,15 @@ from panel.emulator.promptcache import (
 )
 from panel.emulator.ratelimit import openai_headers
 from panel.emulator.responses_shape import check_responses
-from panel.emulator.sse import SSE_HEADERS, ConnectionReset, derived_id, dumps, event, openai_error
+from panel.emulator.sse import (
+    SSE_HEADERS,
+    ClosingStreamingResponse,
+    ConnectionReset,
+    derived_id,
+    dumps,
+    event,
+    openai_error,
+)
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.cacheblocks import CacheBlock, responses_blocks, responses_breakpoints
 
@@ -521,7 +529,7 @@ async def _handle(request: Request, ex: Exchange) -> Response:
     reply, _ = build_reply(body, model, ex, ex.fault_name)
     headers = {**rl_headers, "x-request-id": ex.request_id}
     if body.get("stream"):
-        return StreamingResponse(
+        return ClosingStreamingResponse(
             _stream(ex, model, result, reply),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **headers},
@@ -713,7 +721,7 @@ async def _plain(
             payload[: len(payload) // 2], media_type="application/json", headers=headers
         )
     if fault == "reset_midstream":
-        return StreamingResponse(
+        return ClosingStreamingResponse(
             openai_api._reset_after(payload[: len(payload) // 2]),
             media_type="application/json",
             headers=headers,
