@@ -69,6 +69,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The tests marked slow (seconds each, most of it waiting on processes, latency or deadlines)
+    # go first: pytest-xdist deals the first quarter of the list round robin, so they spread
+    # over the workers and overlap, instead of one landing last and holding the run open.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if config.getoption("--live"):
         return
     skip = pytest.mark.skip(reason="talks to a real provider: opt in with --live")

@@ -15,6 +15,7 @@ from panel.store.runs import RunStore
 
 
 @pytest.mark.timeout(200)
+@pytest.mark.slow
 async def test_rate_limited_batch_backs_off_and_completes(
     workspace: Callable[..., LoadedManifest], emulator: EmulatorHandle
 ) -> None:

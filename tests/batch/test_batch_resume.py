@@ -64,6 +64,7 @@ def _run_and_kill(loaded: LoadedManifest, emulator: EmulatorHandle, tmp_path: Pa
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 async def test_kill_9_mid_batch_then_resume(
     workspace: Callable[..., LoadedManifest], emulator: EmulatorHandle, tmp_path: Path
 ) -> None:

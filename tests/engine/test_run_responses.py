@@ -40,6 +40,7 @@ def _paths(emulator: EmulatorHandle) -> list[str]:
     return [r["path"] for r in emulator.requests()]
 
 
+@pytest.mark.slow
 def test_gpt_6_astra_streams_four_verdicts_through_responses_and_reads_the_cache(
     tmp_path: Path, no_keys: dict[str, str], emulator: EmulatorHandle
 ) -> None:
@@ -63,6 +64,7 @@ def test_gpt_6_astra_streams_four_verdicts_through_responses_and_reads_the_cache
     assert again["cost"]["usd"] < first["usd"]
 
 
+@pytest.mark.slow
 def test_openai_provider_against_a_running_emulator_uses_responses_for_astra(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: EmulatorHandle
 ) -> None:
@@ -159,6 +161,7 @@ def test_panel_run_against_panel_emulator_with_openai_base_url(tmp_path: Path) -
         proc.communicate(timeout=10)
 
 
+@pytest.mark.slow
 async def test_cache_waves_on_the_responses_wire(tmp_path: Path, emulator_factory: Any) -> None:
     """With real latency, every request after the first reads the house block: StreamStarted
     (after response.created) releases the next wave only once the leader's output began."""

@@ -53,6 +53,7 @@ async def test_a_claim_waits_for_its_holder_and_leaves_no_file(tmp_path: Path) -
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="flock semantics as on Linux")
+@pytest.mark.slow
 def test_two_processes_at_once_pay_once(tmp_path: Path, emulator_factory) -> None:  # type: ignore[no-untyped-def]
     emu = emulator_factory(latency_scale=0.3)
     for i in range(4):

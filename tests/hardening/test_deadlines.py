@@ -49,6 +49,7 @@ def test_the_documented_defaults() -> None:
                      id="responses"),
     ],
 )  # fmt: skip
+@pytest.mark.slow
 async def test_hostile_upstreams_end_classified_and_the_run_goes_on(
     tmp_path: Path, emulator: EmulatorHandle, model: str, key: str, url_var: str, suffix: str
 ) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from virtualclock import pace_by_retry_after
 
 from panel.emulator.runner import EmulatorHandle
@@ -63,6 +64,7 @@ async def test_rate_limits_cost_waits_not_pairs(tmp_path: Path, emulator_factory
                 assert gap >= before["retry_after"] - 0.01, (before, after)
 
 
+@pytest.mark.slow
 async def test_a_429_storm_on_one_provider_does_not_stall_another(
     tmp_path: Path, emulator_factory: Any
 ) -> None:

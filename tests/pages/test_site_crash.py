@@ -41,6 +41,7 @@ def _killed_publish(n: int, site: Path, runs: Path, swap: str) -> int:
 
 
 @pytest.mark.parametrize("swap", ["exchange", "rename"])
+@pytest.mark.slow
 def test_kill_9_at_every_rename_leaves_a_whole_site(tmp_path: Path, swap: str) -> None:
     runs = tmp_path / "runs"
     make_run(runs, "run-a", ["alpha", "beta"], [("alpha", "beta")])

@@ -94,6 +94,7 @@ def _resume_command(err: str, run_id: str) -> str:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.slow
 def test_signal_during_panel_run_leaves_it_stopped_and_resumable(tmp_path: Path, sig: int) -> None:
     _workspace(tmp_path, 4)
     args = ["run", "tools", "-c", "1", "--latency-scale", "0.3", "--seed", "5", "--no-cache"]
@@ -115,6 +116,7 @@ def test_signal_during_panel_run_leaves_it_stopped_and_resumable(tmp_path: Path,
     assert manifest["status"] == "complete" and manifest["settings"]["emulator_seed"] == 5
 
 
+@pytest.mark.slow
 def test_sigint_during_panel_batch_leaves_it_stopped_and_resumable(tmp_path: Path) -> None:
     _workspace(tmp_path, 4)
     src = builtin_dir("personas")
