@@ -133,7 +133,8 @@ async def require_event_stream(stream: _SDKStream, provider: str, request_id: st
 async def first_byte(opening: Awaitable[T], limits: StreamLimits, *, provider: str) -> T:
     """The opened stream (headers in); `timeout` when they take longer than `first_byte`."""
     try:
-        return await asyncio.wait_for(opening, limits.first_byte)
+        async with asyncio.timeout(limits.first_byte):  # never wait_for: see with_idle_timeout
+            return await opening
     except TimeoutError:
         raise UpstreamError(
             ErrorClass.TIMEOUT,
@@ -167,7 +168,11 @@ async def with_idle_timeout(
             if deadline is not None:
                 wait = min(wait, max(0.0, deadline - loop.time()))
             try:
-                item = await asyncio.wait_for(anext(items), wait)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel that
+                # lands as the awaited item arrives, and a stream delivers items constantly, so
+                # Ctrl-C or SIGTERM mid-run would be lost and the run would go on to the end.
+                async with asyncio.timeout(wait):
+                    item = await anext(items)
             except StopAsyncIteration:
                 return
             except TimeoutError:
