@@ -7,7 +7,7 @@ import asyncio
 import anthropic
 import httpx2
 
-from panel.emulator import anthropic_api
+from panel.emulator import anthropic_api, pipeline
 
 
 def test_write_then_read(anthropic_client, anthropic_request, emulator):
@@ -64,7 +64,7 @@ async def test_concurrent_writers_all_write_but_later_request_reads(
     # first token waits (on the emulator's loop) until all four are in: on a loaded machine
     # the fourth could otherwise arrive after the first response began, and read.
     em = emulator_factory(latency_scale=0.3)
-    make_pacer = anthropic_api.make_pacer
+    make_pacer = pipeline.make_pacer
     pacers: list[object] = []
     paced: list[asyncio.Event] = []  # one event, made on the emulator's loop
 
@@ -84,7 +84,8 @@ async def test_concurrent_writers_all_write_but_later_request_reads(
         pacer.first_token = once_all_four_are_in
         return pacer
 
-    monkeypatch.setattr(anthropic_api, "make_pacer", gated_pacer)
+    monkeypatch.setattr(pipeline, "make_pacer", gated_pacer)  # streamed responses
+    monkeypatch.setattr(anthropic_api, "make_pacer", gated_pacer)  # the others
     kwargs = anthropic_request(model="claude-haiku-5-5")
     async with anthropic.AsyncAnthropic(base_url=em.base_url, api_key="k", max_retries=0) as c:
         started = asyncio.Event()
