@@ -6,20 +6,26 @@
 - `emulator_factory` (function): `make(config=None, **patch) -> EmulatorHandle` starts a
   private emulator (own port and state), stopped after the test.
 - `anthropic_client` / `openai_client` (function): sync SDK clients on `emulator`, no retries.
-- autouse `_loopback_only`: any socket connect to a non-loopback address fails the test.
+- autouse `_loopback_only`: any socket connect to a non-loopback address fails the test (and no
+  TLS roots are loaded: SSL_CERT_DIR is an empty folder unless --live).
+- `panelproc.launcher()`: `python -m panel …` processes forked from one pre-imported server.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
 import pytest
+from panelproc import launcher
 
 from panel.emulator.runner import EmulatorHandle, run_emulator
 from panel.emulator.state import EmulatorConfig
@@ -46,7 +52,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--live"):
+        return  # real providers: real TLS roots
+    # Offline, the suite never makes a TLS connection (`_loopback_only`), yet every SDK client
+    # loads the whole system root bundle when it is built (tens of milliseconds of CPU, for
+    # hundreds of clients). An empty certificate folder is read lazily and trusts nothing.
+    empty = Path(tempfile.mkdtemp(prefix="panel-tests-no-roots-"))
+    config.add_cleanup(lambda: empty.rmdir())
+    os.environ.pop("SSL_CERT_FILE", None)
+    os.environ["SSL_CERT_DIR"] = str(empty)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    launcher().close()  # the fork server `python -m panel` tests run in (tests/panelproc.py)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The tests marked slow (seconds each, most of it waiting on processes, latency or deadlines)
+    # go first: pytest-xdist deals the first quarter of the list round robin, so they spread
+    # over the workers and overlap, instead of one landing last and holding the run open.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if config.getoption("--live"):
         return
     skip = pytest.mark.skip(reason="talks to a real provider: opt in with --live")

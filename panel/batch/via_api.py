@@ -16,7 +16,8 @@ import asyncio
 import hashlib
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -273,13 +274,14 @@ class BatchApiLaunch:
         results = await self._control(lambda: _first_and_rest(self.service.results(entry.id)))
         if results is None:
             return []
-        async for item in results:
-            pair = expected.get(item.custom_id)
-            if pair is None or item.custom_id in seen:
-                continue  # not ours, or a repeated line: one result per pair
-            seen.add(item.custom_id)
-            if self._handle(pair, item, cache):
-                again.append(pair)
+        async with aclosing(results):  # a failed write stops early: the download closes now
+            async for item in results:
+                pair = expected.get(item.custom_id)
+                if pair is None or item.custom_id in seen:
+                    continue  # not ours, or a repeated line: one result per pair
+                seen.add(item.custom_id)
+                if self._handle(pair, item, cache):
+                    again.append(pair)
         missing = [(c, pair) for c, pair in expected.items() if c not in seen]
         for c, pair in missing:  # no line at all: as if it expired
             lost = ItemResult(c, error=unbilled("missing", self.run.provider.name))
@@ -344,15 +346,19 @@ class BatchApiLaunch:
         write_json_atomic(self.run.store.path / LEDGER, self.ledger)
 
 
-async def _first_and_rest(items: AsyncIterator[ItemResult]) -> AsyncIterator[ItemResult]:
-    """Start the results download inside the retried call (errors surface there), then stream."""
+async def _first_and_rest(
+    items: AsyncGenerator[ItemResult, None],
+) -> AsyncGenerator[ItemResult, None]:
+    """Start the results download inside the retried call (errors surface there), then stream
+    (closing `items` however the streaming ends)."""
     first = await anext(items, None)
 
-    async def rest() -> AsyncIterator[ItemResult]:
-        if first is not None:
-            yield first
-            async for item in items:
-                yield item
+    async def rest() -> AsyncGenerator[ItemResult, None]:
+        async with aclosing(items):
+            if first is not None:
+                yield first
+                async for item in items:
+                    yield item
 
     return rest()
 

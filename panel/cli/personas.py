@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from panel.errors import ConfigError
 from panel.inputs.personas import Persona, lint_personas, load_personas
@@ -49,15 +50,10 @@ def list_cmd(dirs: DirsOption = None, as_json: JsonOption = False) -> None:
         table.add_column(column, overflow="fold")
     for p in personas:
         where = Path(p.path)
-        table.add_row(
-            str(p.order),
-            p.id,
-            p.name,
-            p.title,
-            str(len(p.rubric)),
-            f"{where.parent.name}/{where.name}",
-        )
-    Console().print(table)
+        cells = (str(p.order), p.id, p.name, p.title, str(len(p.rubric)))
+        # Text, not str: what a persona file says is shown as written (no markup, no :emoji:).
+        table.add_row(*map(Text, (*cells, f"{where.parent.name}/{where.name}")))
+    Console(emoji=False).print(table)
 
 
 def show_cmd(

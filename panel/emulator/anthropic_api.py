@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from panel.emulator import anthropic_reply as ar
 from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
-from panel.emulator.pipeline import begin_response, make_pacer, settle
+from panel.emulator.pipeline import GARBAGE, begin_response, make_pacer, settle, stream_body
 from panel.emulator.promptcache import CacheControlError, CacheResult
 from panel.emulator.ratelimit import anthropic_headers, nominal_anthropic_headers
 from panel.emulator.requestshape import check_anthropic
 from panel.emulator.sse import (
     SSE_HEADERS,
+    ClosingStreamingResponse,
     ConnectionReset,
     anthropic_error,
     anthropic_error_body,
@@ -36,11 +37,6 @@ HTML_500 = (
     b"<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n"
     b"<center><h1>500 Internal Server Error</h1></center>\r\n</body>\r\n</html>\r\n"
 )
-GARBAGE = (
-    b"<html><body>upstream connect error or disconnect/reset before headers. "
-    b'reset reason: connection termination</body></html>\n\x00\x1b[0m{"partial": tr\n'
-)
-PING_EVERY_S = 1.0
 
 
 def _bad(message: str) -> BadRequest:
@@ -221,7 +217,7 @@ async def _handle(request: Request, ex: Exchange) -> Response:
     )
     headers = {**rl_headers, "request-id": ex.request_id}
     if body.get("stream"):
-        return StreamingResponse(
+        return ClosingStreamingResponse(
             _stream(ex, model, result, reply),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **headers},
@@ -243,73 +239,36 @@ def _usage(ex: Exchange, result: CacheResult, output: int, *, final: bool) -> di
     )
 
 
-async def _stall(ex: Exchange, ping: bytes) -> AsyncIterator[bytes]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + ex.state.config.stall_seconds
-    while (left := deadline - loop.time()) > 0:
-        yield ping
-        await asyncio.sleep(min(PING_EVERY_S, left))
-
-
-async def _stream(
+def _stream(
     ex: Exchange, model: ModelInfo, result: CacheResult, reply: ar.Reply
-) -> AsyncIterator[bytes]:
-    fault = ex.fault_name
-    activated = False
+) -> AsyncGenerator[bytes, None]:
     usage = _usage(ex, result, reply.output_tokens, final=True)
-    note: str | None = None
-    try:
-        pacer = make_pacer(ex, model, result)
-        if fault == "garbage":
-            await pacer.first_token()
-            yield GARBAGE
-            return
-        if fault == "stall":
-            async for chunk in _stall(ex, event("ping", {"type": "ping"})):
-                yield chunk
-            return
-        msg_id = derived_id("msg_01", ex.digest + str(ex.attempt))
-        events = ar.stream_events(
+
+    def events() -> list[tuple[ar.Tag, bytes, int]]:
+        return ar.stream_events(
             reply,
-            msg_id=msg_id,
+            msg_id=derived_id("msg_01", ex.digest + str(ex.attempt)),
             model=str(ex.body["model"]),
             start_usage=_usage(ex, result, min(1, reply.output_tokens), final=False),
             final_usage=usage,
             seed=ex.seed,
             digest=ex.digest,
         )
-        cuts = ar.cut_points(events)
-        await pacer.first_token()
-        begin_response(ex, ex.state.anthropic_cache, result)
-        activated = True
-        for i, (_, data, emitted) in enumerate(events):
-            if fault == "overloaded_midstream" and i == cuts["after_start"]:
-                yield event(
-                    "error", anthropic_error_body("overloaded_error", "Overloaded", ex.request_id)
-                )
-                return
-            if fault == "error_after_partial" and i == cuts["mid"]:
-                yield event(
-                    "error", anthropic_error_body("overloaded_error", "Overloaded", ex.request_id)
-                )
-                return
-            if fault == "reset_midstream" and i == cuts["mid"]:
-                settle(ex, model, result, reply.output_tokens)
-                note = "connection reset"
-                raise ConnectionReset(ex.request_id)
-            if fault == "eof_early" and i == cuts["late"]:
-                settle(ex, model, result, reply.output_tokens)
-                return
-            await pacer.tokens_emitted(emitted)
-            yield data
-        settle(ex, model, result, reply.output_tokens)
-    except asyncio.CancelledError:
-        note = "client disconnected"
-        raise
-    finally:
-        if not activated:
-            ex.state.anthropic_cache.abandon(result.ticket)
-        ex.finish(200, usage, note)
+
+    overloaded = event(
+        "error", anthropic_error_body("overloaded_error", "Overloaded", ex.request_id)
+    )
+    return stream_body(
+        ex,
+        model,
+        result,
+        ex.state.anthropic_cache,
+        output=reply.output_tokens,
+        usage=usage,
+        events=events,
+        ping=event("ping", {"type": "ping"}),
+        error_event=lambda fault, index: overloaded,
+    )
 
 
 async def _plain(
@@ -324,7 +283,7 @@ async def _plain(
             ex.finish(200)
             return Response(GARBAGE, media_type="application/json", headers=headers)
         if fault == "stall":
-            return StreamingResponse(
+            return ClosingStreamingResponse(
                 _plain_stall(ex), media_type="application/json", headers=headers
             )
         status, kind = (
@@ -347,7 +306,7 @@ async def _plain(
             payload[: len(payload) // 2], media_type="application/json", headers=headers
         )
     if fault == "reset_midstream":
-        return StreamingResponse(
+        return ClosingStreamingResponse(
             _plain_reset(ex, payload, usage), media_type="application/json", headers=headers
         )
     ex.finish(200, usage)

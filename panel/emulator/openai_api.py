@@ -10,21 +10,22 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from panel.emulator import anthropic_reply as ar
-from panel.emulator.anthropic_api import GARBAGE, HTML_500, PING_EVERY_S
+from panel.emulator.anthropic_api import HTML_500
 from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
-from panel.emulator.pipeline import begin_response, make_pacer, settle
+from panel.emulator.pipeline import GARBAGE, begin_response, make_pacer, settle, stream_body
 from panel.emulator.promptcache import CacheResult
 from panel.emulator.ratelimit import nominal_openai_headers, openai_headers
 from panel.emulator.requestshape import check_openai
 from panel.emulator.sse import (
     SSE_HEADERS,
+    ClosingStreamingResponse,
     ConnectionReset,
     data_only,
     derived_id,
@@ -231,7 +232,7 @@ async def _handle(request: Request, ex: Exchange) -> Response:
         reply.tokens = [reply.tokens[i] for i in keep]
     headers = {**rl_headers, "x-request-id": ex.request_id}
     if body.get("stream"):
-        return StreamingResponse(
+        return ClosingStreamingResponse(
             _stream(ex, model, result, reply),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **headers},
@@ -241,15 +242,6 @@ async def _handle(request: Request, ex: Exchange) -> Response:
 
 def _finish_reason(reply: ar.Reply) -> str:
     return {"tool_use": "tool_calls", "max_tokens": "length"}.get(reply.stop_reason, "stop")
-
-
-# The Responses wire (responses_api.py) reaches the shared pipeline through these names.
-_pacer = make_pacer
-_settle = settle
-
-
-def _begin_response(ex: Exchange, result: CacheResult) -> None:
-    begin_response(ex, ex.state.openai_cache, result)
 
 
 def usage_json(
@@ -357,55 +349,27 @@ def _base(ex: Exchange) -> dict[str, Any]:
     }
 
 
-async def _stream(
+def _stream(
     ex: Exchange, model: ModelInfo, result: CacheResult, reply: ar.Reply
-) -> AsyncIterator[bytes]:
-    fault = ex.fault_name
-    activated = False
+) -> AsyncGenerator[bytes, None]:
     usage = usage_json(ex, model, result, reply.output_tokens)
-    note: str | None = None
-    try:
-        pacer = make_pacer(ex, model, result)
-        if fault == "garbage":
-            await pacer.first_token()
-            yield GARBAGE
-            return
-        if fault == "stall":
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + ex.state.config.stall_seconds
-            while (left := deadline - loop.time()) > 0:
-                yield b": keep-alive\n\n"
-                await asyncio.sleep(min(PING_EVERY_S, left))
-            return
+
+    def chunks() -> list[tuple[ar.Tag, bytes, int]]:
         include = bool((ex.body.get("stream_options") or {}).get("include_usage"))
-        chunks = _chunks(ex, reply, _base(ex), include, usage)
-        cuts = ar.cut_points(chunks)
-        await pacer.first_token()
-        begin_response(ex, ex.state.openai_cache, result)
-        activated = True
-        for i, (_, data, emitted) in enumerate(chunks):
-            if (fault == "overloaded_midstream" and i == cuts["after_start"]) or (
-                fault == "error_after_partial" and i == cuts["mid"]
-            ):
-                yield data_only(dumps(_MIDSTREAM_ERROR))
-                return
-            if fault == "reset_midstream" and i == cuts["mid"]:
-                settle(ex, model, result, reply.output_tokens)
-                note = "connection reset"
-                raise ConnectionReset(ex.request_id)
-            if fault == "eof_early" and i == cuts["late"]:
-                settle(ex, model, result, reply.output_tokens)
-                return
-            await pacer.tokens_emitted(emitted)
-            yield data
-        settle(ex, model, result, reply.output_tokens)
-    except asyncio.CancelledError:
-        note = "client disconnected"
-        raise
-    finally:
-        if not activated:
-            ex.state.openai_cache.abandon(result.ticket)
-        ex.finish(200, usage, note)
+        return _chunks(ex, reply, _base(ex), include, usage)
+
+    error = data_only(dumps(_MIDSTREAM_ERROR))
+    return stream_body(
+        ex,
+        model,
+        result,
+        ex.state.openai_cache,
+        output=reply.output_tokens,
+        usage=usage,
+        events=chunks,
+        ping=b": keep-alive\n\n",
+        error_event=lambda fault, index: error,
+    )
 
 
 def completion_json(ex: Exchange, reply: ar.Reply, usage: dict[str, Any] | None) -> dict[str, Any]:
@@ -445,6 +409,31 @@ def completion_json(ex: Exchange, reply: ar.Reply, usage: dict[str, Any] | None)
 async def _plain(
     ex: Exchange, model: ModelInfo, result: CacheResult, reply: ar.Reply, headers: dict[str, str]
 ) -> Response:
+    return await plain_response(
+        ex,
+        model,
+        result,
+        headers,
+        output=reply.output_tokens,
+        usage=lambda: usage_json(ex, model, result, reply.output_tokens),
+        body=lambda usage: completion_json(ex, reply, usage),
+        failed_message=_MIDSTREAM_MESSAGE,
+    )
+
+
+async def plain_response(
+    ex: Exchange,
+    model: ModelInfo,
+    result: CacheResult,
+    headers: dict[str, str],
+    *,
+    output: int,
+    usage: Callable[[], Any],
+    body: Callable[[Any], dict[str, Any]],
+    failed_message: str,
+) -> Response:
+    """A non-streamed response on an OpenAI wire (Chat Completions and Responses alike):
+    paced like a stream, with the wire faults as a whole response shows them."""
     fault = ex.fault_name
     pacer = make_pacer(ex, model, result)
     await pacer.first_token()
@@ -458,19 +447,19 @@ async def _plain(
             ex.finish(200, note="stall")
             return Response(b"", media_type="application/json", headers=headers)
         ex.finish(500)
-        return openai_error(500, "server_error", _MIDSTREAM_MESSAGE, ex.request_id)
+        return openai_error(500, "server_error", failed_message, ex.request_id)
     begin_response(ex, ex.state.openai_cache, result)
-    await pacer.tokens_emitted(reply.output_tokens)
-    usage = usage_json(ex, model, result, reply.output_tokens)
-    payload = dumps(completion_json(ex, reply, usage)).encode()
-    settle(ex, model, result, reply.output_tokens)
-    ex.finish(200, usage, "connection reset" if fault == "reset_midstream" else None)
+    await pacer.tokens_emitted(output)
+    billed = usage()
+    payload = dumps(body(billed)).encode()
+    settle(ex, model, result, output)
+    ex.finish(200, billed, "connection reset" if fault == "reset_midstream" else None)
     if fault == "eof_early":
         return Response(
             payload[: len(payload) // 2], media_type="application/json", headers=headers
         )
     if fault == "reset_midstream":
-        return StreamingResponse(
+        return ClosingStreamingResponse(
             _reset_after(payload[: len(payload) // 2]),
             media_type="application/json",
             headers=headers,

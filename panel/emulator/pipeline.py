@@ -9,13 +9,20 @@ the batch store serves it: when it begins, how fast it goes, and what it costs.
 - `settle`: output tokens are debited from the rate limiter and, when the attempt is billed,
   its cost is added to the emulator's bill.
 - `usage_cost`: the one billing arithmetic (the model table's prices; batch: 50% off).
+- `stream_body`: one streamed response on any wire, paced, with the wire faults cut in at the
+  same points (`anthropic_reply.cut_points`), settled and logged however it ends; each wire
+  brings its events and its own error event.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
+from panel.emulator.anthropic_reply import Tag, cut_points
 from panel.emulator.latency import Pacer, latency_plan
+from panel.emulator.sse import ConnectionReset
 from panel.emulator.state import cost_usd
 
 if TYPE_CHECKING:
@@ -55,4 +62,87 @@ def settle(ex: Exchange, model: ModelInfo, result: CacheResult, output: int) -> 
         ex.state.bill(usage_cost(model, result, output))
 
 
-__all__ = ["begin_response", "make_pacer", "settle", "usage_cost"]
+GARBAGE = (
+    b"<html><body>upstream connect error or disconnect/reset before headers. "
+    b'reset reason: connection termination</body></html>\n\x00\x1b[0m{"partial": tr\n'
+)
+PING_EVERY_S = 1.0
+
+
+async def stream_body(
+    ex: Exchange,
+    model: ModelInfo,
+    result: CacheResult,
+    cache: AnthropicCache | OpenAICache,
+    *,
+    output: int,
+    usage: Any,
+    events: Callable[[], Sequence[tuple[Tag, bytes, int]]],
+    ping: bytes,
+    error_event: Callable[[str, int], bytes],
+) -> AsyncGenerator[bytes, None]:
+    """The body of one streamed response: `events()` (tag, wire bytes, output tokens emitted
+    by then), paced from the request's arrival.
+
+    The exchange's fault cuts in: `garbage` (a proxy's HTML after the first-token wait),
+    `stall` (only `ping` until `stall_seconds`), `overloaded_midstream` after the first event
+    and `error_after_partial` halfway (the wire's `error_event(fault, index)`),
+    `reset_midstream` (billed, then the connection drops) and `eof_early` (billed, then a clean
+    end before the final event). Whatever ends it, the request is logged with `usage` (and why,
+    when the client went away), and a response that never began leaves no cache entry.
+    """
+    fault = ex.fault_name
+    activated = False
+    note: str | None = None
+    try:
+        pacer = make_pacer(ex, model, result)
+        if fault == "garbage":
+            await pacer.first_token()
+            yield GARBAGE
+            return
+        if fault == "stall":
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + ex.state.config.stall_seconds
+            while (left := deadline - loop.time()) > 0:
+                yield ping
+                await asyncio.sleep(min(PING_EVERY_S, left))
+            return
+        wire = events()
+        cuts = cut_points(wire)
+        await pacer.first_token()
+        begin_response(ex, cache, result)
+        activated = True
+        for i, (_, data, emitted) in enumerate(wire):
+            if (fault == "overloaded_midstream" and i == cuts["after_start"]) or (
+                fault == "error_after_partial" and i == cuts["mid"]
+            ):
+                yield error_event(fault, i)
+                return
+            if fault == "reset_midstream" and i == cuts["mid"]:
+                settle(ex, model, result, output)
+                note = "connection reset"
+                raise ConnectionReset(ex.request_id)
+            if fault == "eof_early" and i == cuts["late"]:
+                settle(ex, model, result, output)
+                return
+            await pacer.tokens_emitted(emitted)
+            yield data
+        settle(ex, model, result, output)
+    except asyncio.CancelledError:
+        note = "client disconnected"
+        raise
+    finally:
+        if not activated:
+            cache.abandon(result.ticket)
+        ex.finish(200, usage, note)
+
+
+__all__ = [
+    "GARBAGE",
+    "PING_EVERY_S",
+    "begin_response",
+    "make_pacer",
+    "settle",
+    "stream_body",
+    "usage_cost",
+]

@@ -26,19 +26,18 @@ output text.
 
 from __future__ import annotations
 
-import asyncio
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from panel.emulator import anthropic_reply as ar
 from panel.emulator import openai_api
-from panel.emulator.anthropic_api import GARBAGE, PING_EVERY_S
 from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
+from panel.emulator.pipeline import stream_body
 from panel.emulator.promptcache import (
     CacheResult,
     OpenAICache,
@@ -48,7 +47,13 @@ from panel.emulator.promptcache import (
 )
 from panel.emulator.ratelimit import openai_headers
 from panel.emulator.responses_shape import check_responses
-from panel.emulator.sse import SSE_HEADERS, ConnectionReset, derived_id, dumps, event, openai_error
+from panel.emulator.sse import (
+    SSE_HEADERS,
+    ClosingStreamingResponse,
+    derived_id,
+    event,
+    openai_error,
+)
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.cacheblocks import CacheBlock, responses_blocks, responses_breakpoints
 
@@ -521,7 +526,7 @@ async def _handle(request: Request, ex: Exchange) -> Response:
     reply, _ = build_reply(body, model, ex, ex.fault_name)
     headers = {**rl_headers, "x-request-id": ex.request_id}
     if body.get("stream"):
-        return StreamingResponse(
+        return ClosingStreamingResponse(
             _stream(ex, model, result, reply),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **headers},
@@ -629,96 +634,46 @@ def events(
     return out, finals
 
 
-async def _stream(
+def _stream(
     ex: Exchange, model: ModelInfo, result: CacheResult, reply: ar.Reply
-) -> AsyncIterator[bytes]:
-    fault = ex.fault_name
-    activated = False
+) -> AsyncGenerator[bytes, None]:
     usage = usage_json(ex, model, result, reply)
-    note: str | None = None
-    try:
-        pacer = openai_api._pacer(ex, model, result)
-        if fault == "garbage":
-            await pacer.first_token()
-            yield GARBAGE
-            return
-        if fault == "stall":
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + ex.state.config.stall_seconds
-            while (left := deadline - loop.time()) > 0:
-                yield b": keep-alive\n\n"
-                await asyncio.sleep(min(PING_EVERY_S, left))
-            return
-        wire, _ = events(ex, reply, usage)
-        cuts = ar.cut_points(wire)
-        await pacer.first_token()
-        openai_api._begin_response(ex, result)
-        activated = True
-        for i, (_, data, emitted) in enumerate(wire):
-            if fault == "overloaded_midstream" and i == cuts["after_start"]:
-                yield event("error", {**_OVERLOADED_EVENT, "sequence_number": i})
-                return
-            if fault == "error_after_partial" and i == cuts["mid"]:
-                # Not billed (faults.UNBILLED), so the failed response reports no usage.
-                failed = response_json(
-                    ex, reply, None, status="failed", output=[], error=_FAILED_ERROR
-                )
-                name = "response.failed"
-                yield event(name, {"type": name, "response": failed, "sequence_number": i})
-                return
-            if fault == "reset_midstream" and i == cuts["mid"]:
-                openai_api._settle(ex, model, result, reply.output_tokens)
-                note = "connection reset"
-                raise ConnectionReset(ex.request_id)
-            if fault == "eof_early" and i == cuts["late"]:
-                openai_api._settle(ex, model, result, reply.output_tokens)
-                return
-            await pacer.tokens_emitted(emitted)
-            yield data
-        openai_api._settle(ex, model, result, reply.output_tokens)
-    except asyncio.CancelledError:
-        note = "client disconnected"
-        raise
-    finally:
-        if not activated:
-            ex.state.openai_cache.abandon(result.ticket)
-        ex.finish(200, usage, note)
+
+    def error_event(fault: str, index: int) -> bytes:
+        if fault == "overloaded_midstream":
+            return event("error", {**_OVERLOADED_EVENT, "sequence_number": index})
+        # error_after_partial: not billed (faults.UNBILLED), so the failed response reports
+        # no usage.
+        failed = response_json(ex, reply, None, status="failed", output=[], error=_FAILED_ERROR)
+        name = "response.failed"
+        return event(name, {"type": name, "response": failed, "sequence_number": index})
+
+    return stream_body(
+        ex,
+        model,
+        result,
+        ex.state.openai_cache,
+        output=reply.output_tokens,
+        usage=usage,
+        events=lambda: events(ex, reply, usage)[0],
+        ping=b": keep-alive\n\n",
+        error_event=error_event,
+    )
 
 
 async def _plain(
     ex: Exchange, model: ModelInfo, result: CacheResult, reply: ar.Reply, headers: dict[str, str]
 ) -> Response:
-    fault = ex.fault_name
-    pacer = openai_api._pacer(ex, model, result)
-    await pacer.first_token()
-    if fault in ("overloaded_midstream", "error_after_partial", "garbage", "stall"):
-        ex.state.openai_cache.abandon(result.ticket)
-        if fault == "garbage":
-            ex.finish(200)
-            return Response(GARBAGE, media_type="application/json", headers=headers)
-        if fault == "stall":
-            await asyncio.sleep(ex.state.config.stall_seconds)
-            ex.finish(200, note="stall")
-            return Response(b"", media_type="application/json", headers=headers)
-        ex.finish(500)
-        return openai_error(500, "server_error", _FAILED_ERROR["message"], ex.request_id)
-    openai_api._begin_response(ex, result)
-    await pacer.tokens_emitted(reply.output_tokens)
-    usage = usage_json(ex, model, result, reply)
-    payload = dumps(response_json(ex, reply, usage)).encode()
-    openai_api._settle(ex, model, result, reply.output_tokens)
-    ex.finish(200, usage, "connection reset" if fault == "reset_midstream" else None)
-    if fault == "eof_early":
-        return Response(
-            payload[: len(payload) // 2], media_type="application/json", headers=headers
-        )
-    if fault == "reset_midstream":
-        return StreamingResponse(
-            openai_api._reset_after(payload[: len(payload) // 2]),
-            media_type="application/json",
-            headers=headers,
-        )
-    return Response(payload, media_type="application/json", headers=headers)
+    return await openai_api.plain_response(
+        ex,
+        model,
+        result,
+        headers,
+        output=reply.output_tokens,
+        usage=lambda: usage_json(ex, model, result, reply),
+        body=lambda usage: response_json(ex, reply, usage),
+        failed_message=_FAILED_ERROR["message"],
+    )
 
 
 __all__ = [

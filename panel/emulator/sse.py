@@ -7,7 +7,8 @@ import logging
 import secrets
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz123456789"
 
@@ -33,6 +34,24 @@ def dumps(data: Any) -> str:
 def event(name: str, data: dict[str, Any]) -> bytes:
     """One Anthropic-style SSE event: `event:` line, one `data:` line, blank line."""
     return f"event: {name}\ndata: {dumps(data)}\n\n".encode()
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """A streamed body whose generator is closed however the response ends.
+
+    Starlette reads the body with `async for` and, when the client goes away while a chunk is
+    being sent, stops there: the generator stays suspended, and its `finally` (which records
+    the request's end) would run whenever the garbage collector finalised it, in whichever
+    thread, or never once this loop had closed.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            aclose = getattr(self.body_iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
 
 def data_only(payload: str) -> bytes:

@@ -10,7 +10,7 @@ The SDK's own retries are off (max_retries=0): panel.run.retry is the one retry 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 from panel.errors import UpstreamError
@@ -30,6 +30,8 @@ from panel.providers.partial import PartialArgs
 from panel.providers.streaming import (
     StreamLimits,
     cap_wire_bytes,
+    close_stream,
+    drop_frames,
     first_byte,
     require_event_stream,
     with_idle_timeout,
@@ -79,7 +81,7 @@ class AnthropicProvider:
     def build_params(self, request: VerdictRequest) -> dict[str, Any]:
         return messages_body(self.model, self.info, request)
 
-    async def stream_verdict(self, request: VerdictRequest) -> AsyncIterator[StreamEvent]:
+    async def stream_verdict(self, request: VerdictRequest) -> AsyncGenerator[StreamEvent, None]:
         params = self.build_params(request)
         try:
             stream = await first_byte(
@@ -117,13 +119,13 @@ class AnthropicProvider:
             exc.usage = exc.usage or reader.usage_dict()
             raise
         except Exception as exc:
+            drop_frames(exc)
             err = classify_exception(exc, provider=self.name)
             err.billed, err.request_id = reader.started, err.request_id or request_id
             err.usage = reader.usage_dict()
             raise err from None
         finally:
-            await events.aclose()
-            await stream.close()
+            await close_stream(stream, events)
         yield reader.finish(request_id)
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -90,8 +90,12 @@ class Provider(Protocol):
         """The exact request body this provider sends (for digests and the batch APIs)."""
         ...
 
-    def stream_verdict(self, request: VerdictRequest) -> AsyncIterator[StreamEvent]:
-        """Stream one verdict. Raises panel.errors.UpstreamError, already classified."""
+    def stream_verdict(self, request: VerdictRequest) -> AsyncGenerator[StreamEvent, None]:
+        """Stream one verdict. Raises panel.errors.UpstreamError, already classified.
+
+        An async generator: the caller closes it (`contextlib.aclosing`) when it stops early,
+        so the provider closes its HTTP stream then, not whenever the garbage collector runs.
+        """
         ...
 
     async def aclose(self) -> None: ...

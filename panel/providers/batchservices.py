@@ -9,7 +9,7 @@ streamed ones.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -19,6 +19,7 @@ from panel.providers.base import Provider, StreamCompleted
 from panel.providers.completeness import Ending, verdict_of
 from panel.providers.openai import OpenAIProvider
 from panel.providers.responses import ResponsesProvider
+from panel.providers.streaming import close_stream
 from panel.runformat import Usage
 from panel.tokens import canonical_json
 from panel.verdict import TOOL_NAME
@@ -52,7 +53,9 @@ class BatchService(Protocol):
 
     async def ended(self, batch_id: str) -> bool: ...
 
-    def results(self, batch_id: str) -> AsyncIterator[ItemResult]: ...
+    def results(self, batch_id: str) -> AsyncGenerator[ItemResult, None]:
+        """The finished batch's items; the caller closes it when it stops early."""
+        ...
 
 
 _ANTHROPIC_ERRORS = {
@@ -123,10 +126,13 @@ class AnthropicBatches:
         batch = await self.client.messages.batches.retrieve(batch_id)
         return batch.processing_status == "ended"
 
-    async def results(self, batch_id: str) -> AsyncIterator[ItemResult]:
-        decoder = await self.client.messages.batches.results(batch_id)
-        async for entry in decoder:
-            yield self._item(entry)
+    async def results(self, batch_id: str) -> AsyncGenerator[ItemResult, None]:
+        decoder = await self.client.messages.batches.results(batch_id)  # a streamed JSONL body
+        try:
+            async for entry in decoder:
+                yield self._item(entry)
+        finally:
+            await close_stream(decoder)
 
     def _item(self, entry: Any) -> ItemResult:
         cid, result = str(entry.custom_id), entry.result
@@ -196,7 +202,7 @@ class OpenAIBatches:
         batch = await self.client.batches.retrieve(batch_id)
         return batch.status in ("completed", "failed", "expired", "cancelled")
 
-    async def results(self, batch_id: str) -> AsyncIterator[ItemResult]:
+    async def results(self, batch_id: str) -> AsyncGenerator[ItemResult, None]:
         batch = await self.client.batches.retrieve(batch_id)
         for fid in (batch.output_file_id, batch.error_file_id):
             if not fid:

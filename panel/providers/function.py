@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +78,7 @@ class FunctionProvider:
     def prompt_tokens(self, request: VerdictRequest) -> int:
         return sum(b.tokens for b in anthropic_blocks(self.build_params(request)))
 
-    async def stream_verdict(self, request: VerdictRequest) -> AsyncIterator[StreamEvent]:
+    async def stream_verdict(self, request: VerdictRequest) -> AsyncGenerator[StreamEvent, None]:
         key = (request.tool_slug, request.persona_id)
         self.calls[key] += 1
         self.requests.append(request)

@@ -22,7 +22,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import anthropic
@@ -224,7 +224,7 @@ class InstructorProvider:
             params["tool_choice"] = self._tool_choice
         return params
 
-    async def stream_verdict(self, request: VerdictRequest) -> AsyncIterator[StreamEvent]:
+    async def stream_verdict(self, request: VerdictRequest) -> AsyncGenerator[StreamEvent, None]:
         params = self.build_params(request)
         params.pop("tools", None)  # instructor derives them from the response model
         if self.wire != "anthropic":

@@ -9,7 +9,7 @@ The SDK's own retries are off (max_retries=0): panel.run.retry is the one retry 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, Literal
 
 from panel.errors import UpstreamError
@@ -30,6 +30,8 @@ from panel.providers.partial import PartialArgs
 from panel.providers.streaming import (
     StreamLimits,
     cap_wire_bytes,
+    close_stream,
+    drop_frames,
     first_byte,
     require_event_stream,
     with_idle_timeout,
@@ -124,7 +126,7 @@ class OpenAIProvider:
             params["max_tokens"] = request.max_tokens
         return params
 
-    async def stream_verdict(self, request: VerdictRequest) -> AsyncIterator[StreamEvent]:
+    async def stream_verdict(self, request: VerdictRequest) -> AsyncGenerator[StreamEvent, None]:
         import openai
 
         params = self.build_params(request)
@@ -164,15 +166,16 @@ class OpenAIProvider:
         except UpstreamError as exc:
             raise billed(exc, reader.ending(request_id)) from None
         except openai.APIError as exc:
+            drop_frames(exc)
             if isinstance(exc, openai.APIStatusError | openai.APIConnectionError):
                 raise _classified(exc, self.name, reader, request_id) from None
             # An error object inside a 200 stream (the SDK raises a bare APIError).
             raise _midstream_error(exc, self.name, reader, request_id) from None
         except Exception as exc:
+            drop_frames(exc)
             raise _classified(exc, self.name, reader, request_id) from None
         finally:
-            await chunks.aclose()
-            await stream.close()
+            await close_stream(stream, chunks)
         yield reader.finish(request_id)
 
     @property

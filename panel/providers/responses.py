@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, Literal
 
 from panel.errors import UpstreamError
@@ -51,6 +51,8 @@ from panel.providers.partial import PartialArgs
 from panel.providers.streaming import (
     StreamLimits,
     cap_wire_bytes,
+    close_stream,
+    drop_frames,
     first_byte,
     require_event_stream,
     with_idle_timeout,
@@ -149,7 +151,7 @@ class ResponsesProvider:
             params["prompt_cache_options"] = {"mode": "implicit"}
         return params
 
-    async def stream_verdict(self, request: VerdictRequest) -> AsyncIterator[StreamEvent]:
+    async def stream_verdict(self, request: VerdictRequest) -> AsyncGenerator[StreamEvent, None]:
         import openai
 
         params = self.build_params(request)
@@ -192,6 +194,7 @@ class ResponsesProvider:
         except UpstreamError as exc:
             raise reader.charge(exc, request_id) from None
         except openai.APIError as exc:
+            drop_frames(exc)
             if isinstance(exc, openai.APIStatusError | openai.APIConnectionError):
                 err = classify_exception(exc, provider=self.name)
             else:  # a `data: {"error": …}` line (a proxy's shape): the SDK's bare APIError
@@ -200,10 +203,10 @@ class ResponsesProvider:
                 )
             raise reader.charge(err, request_id) from None
         except Exception as exc:
+            drop_frames(exc)
             raise reader.charge(classify_exception(exc, provider=self.name), request_id) from None
         finally:
-            await events.aclose()
-            await stream.close()
+            await close_stream(stream, events)
         done = reader.finish(request_id)
         if not reader.announced:
             yield reader.announce(request_id)

@@ -78,6 +78,55 @@ class _SDKStream(Protocol):
     async def close(self) -> None: ...
 
 
+class _Closeable(Protocol):
+    """What an SDK's streamed body offers: an async iterator that can be closed."""
+
+    async def close(self) -> None: ...
+
+    def __aiter__(self) -> AsyncIterator[Any]: ...
+
+
+def drop_frames(exc: BaseException) -> None:
+    """Drop the traceback of an error the SDK raised from inside its reading chain.
+
+    Its frames hold that chain's half-read generators (see `close_stream`); kept as the context
+    of the UpstreamError that reports it (and the engine keeps a pair's last error), they would
+    stay alive and suspended until the garbage collector got to them. Without the frames they
+    are finalised now, in this task's event loop.
+    """
+    exc.__traceback__ = None
+
+
+async def close_stream(stream: _Closeable, reader: AsyncGenerator[Any, None] | None = None) -> None:
+    """Close an SDK stream (or a streamed JSONL body), and `reader`, the generator that read it,
+    so that nothing of either is left behind.
+
+    `close()` only closes the HTTP response. The SDK reads that response through a chain of
+    async generators (its SSE or JSONL decoder, httpx2's byte iterators down to
+    `BoundAsyncStream.__aiter__`) which stay suspended when the reading stopped early, and a
+    suspended async generator is finalised whenever the garbage collector reaches it: perhaps
+    in another thread, perhaps once this event loop has closed, when Python can only report it
+    ("Exception ignored in: <async_generator object BoundAsyncStream.__aiter__>"). Reading the
+    closed stream to its end finishes the whole chain here instead: what the decoder had
+    already buffered comes out, then the closed body ends or raises at once.
+    """
+    try:
+        if reader is not None:
+            await reader.aclose()
+    finally:
+        await stream.close()
+        rest = stream.__aiter__()
+        try:
+            async for _ in rest:
+                pass  # events read before the close; nothing more can arrive
+        except Exception:  # noqa: S110 - a closed body raises on read: that ends the chain
+            pass
+        finally:
+            aclose = getattr(rest, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
 async def require_event_stream(stream: _SDKStream, provider: str, request_id: str | None) -> None:
     """A 200 whose body is not an event stream is a protocol error (F13), never a retry."""
     ctype = stream.response.headers.get("content-type", "")
@@ -120,7 +169,8 @@ def cap_wire_bytes(
 async def first_byte(opening: Awaitable[T], limits: StreamLimits, *, provider: str) -> T:
     """The opened stream (headers in); `timeout` when they take longer than `first_byte`."""
     try:
-        return await asyncio.wait_for(opening, limits.first_byte)
+        async with asyncio.timeout(limits.first_byte):  # never wait_for: see with_idle_timeout
+            return await opening
     except TimeoutError:
         raise UpstreamError(
             ErrorClass.TIMEOUT,
@@ -143,37 +193,47 @@ async def with_idle_timeout(
 
     With `total`, the stream ends as `timeout` once that many seconds have passed since the
     first read; with `max_bytes` and `size` (bytes the model has written so far), as
-    `protocol` once it is over the cap.
+    `protocol` once it is over the cap. `items` is closed when this generator ends, however it
+    ends (an async for that stops early does not close what it iterates).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + total if total is not None else None
-    while True:
-        wait = seconds
-        if deadline is not None:
-            wait = min(wait, max(0.0, deadline - loop.time()))
-        try:
-            item = await asyncio.wait_for(anext(items), wait)
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            if deadline is not None and loop.time() >= deadline:
+    try:
+        while True:
+            wait = seconds
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - loop.time()))
+            try:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel that
+                # lands as the awaited item arrives, and a stream delivers items constantly, so
+                # Ctrl-C or SIGTERM mid-run would be lost and the run would go on to the end.
+                async with asyncio.timeout(wait):
+                    item = await anext(items)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                if deadline is not None and loop.time() >= deadline:
+                    raise UpstreamError(
+                        ErrorClass.TIMEOUT,
+                        f"{provider}: the stream ran past its {total:g}s total deadline",
+                        request_id=request_id,
+                        billed=started(),
+                    ) from None
                 raise UpstreamError(
-                    ErrorClass.TIMEOUT,
-                    f"{provider}: the stream ran past its {total:g}s total deadline",
+                    ErrorClass.STALLED,
+                    f"{provider}: no stream progress for {seconds:g}s",
                     request_id=request_id,
                     billed=started(),
                 ) from None
-            raise UpstreamError(
-                ErrorClass.STALLED,
-                f"{provider}: no stream progress for {seconds:g}s",
-                request_id=request_id,
-                billed=started(),
-            ) from None
-        yield item
-        if max_bytes is not None and size is not None and size() > max_bytes:
-            raise UpstreamError(
-                ErrorClass.PROTOCOL,
-                f"{provider}: the stream passed its {max_bytes}-byte cap; cut",
-                request_id=request_id,
-                billed=started(),
-            )
+            yield item
+            if max_bytes is not None and size is not None and size() > max_bytes:
+                raise UpstreamError(
+                    ErrorClass.PROTOCOL,
+                    f"{provider}: the stream passed its {max_bytes}-byte cap; cut",
+                    request_id=request_id,
+                    billed=started(),
+                )
+    finally:
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -18,6 +18,7 @@ import asyncio
 import os
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -560,13 +561,16 @@ class _PanelRun:
         self.emit(ReviewStarted(pair[0], pair[1], state.attempts))
         completed: StreamCompleted | None = None
         try:
-            async for event in self.provider.stream_verdict(request):
-                if isinstance(event, StreamStarted):
-                    await scheduler.started(pair)
-                elif isinstance(event, ArgsDelta):
-                    self.emit(VerdictDelta(pair[0], pair[1], event.snapshot))
-                else:
-                    completed = event
+            # Closed on every path (a cancelled run, an event sink that raised), here and now:
+            # the provider's own cleanup closes the HTTP stream (providers.streaming.close_stream).
+            async with aclosing(self.provider.stream_verdict(request)) as events:
+                async for event in events:
+                    if isinstance(event, StreamStarted):
+                        await scheduler.started(pair)
+                    elif isinstance(event, ArgsDelta):
+                        self.emit(VerdictDelta(pair[0], pair[1], event.snapshot))
+                    else:
+                        completed = event
             assert completed is not None
             state.verdict = self.validate(pair, completed, state)
         except UpstreamError as exc:

@@ -6,6 +6,7 @@
     runs_dir/<run-id>/records/        comparison records (panel.pages.records)
     runs_dir/<run-id>/lint.json       LintReport, rewritten atomically at the end of a run
     runs_dir/<run-id>/.lock           flock held by the one writer; holds its pid
+    runs_dir/.<run-id>.new/           a run being created (renamed into place with run.json)
 
 Durability: each line is one `os.write` on an O_APPEND descriptor, so a kill -9 tears at most
 the last line. Result lines are fsynced one by one (a recorded result is never re-paid after a
@@ -40,6 +41,7 @@ from panel.store.atomicio import (
     O_CLOEXEC,
     O_NOFOLLOW,
     append_line,
+    fsync_dir,
     is_tmp_file,
     open_dir_fd,
     write_bytes_atomic,
@@ -141,7 +143,10 @@ class RunStore:
     ) -> RunStore:
         """Make a new run folder and return it locked for writing, its manifest written.
 
-        The manifest's run_id is replaced by the new id (pass any placeholder).
+        The manifest's run_id is replaced by the new id (pass any placeholder). The folder is
+        built under a hidden name and renamed into place once its manifest is written, so a
+        process killed meanwhile never leaves a run folder without run.json (one that
+        `--resume` and `latest` would find and refuse); at most a hidden `.<id>.new` folder.
         """
         runs_dir = Path(runs_dir)
         if runs_dir.is_symlink() and not runs_dir.exists():
@@ -157,8 +162,12 @@ class RunStore:
             raise RunStoreError(f"cannot use runs folder {runs_dir}: {e.strerror or e}") from None
         for _ in range(10):
             rid = validate_run_id(run_id) if run_id else new_run_id()
+            final = runs_dir.resolve() / rid
+            staging = final.with_name(f".{rid}.new")
             try:
-                os.mkdir(runs_dir.resolve() / rid, 0o755)
+                if os.path.lexists(final):
+                    raise FileExistsError(errno.EEXIST, "exists")
+                os.mkdir(staging, 0o755)
                 break
             except FileExistsError:
                 if run_id:
@@ -168,8 +177,19 @@ class RunStore:
         else:  # pragma: no cover - ten collisions of 24 random bits in one second
             raise RunStoreError("could not pick a unique run id")
         store = cls(runs_dir, rid)
-        store.acquire()
-        store.write_manifest(manifest.model_copy(update={"run_id": rid}))
+        store.path = staging  # the lock and the open files follow the folder when it is renamed
+        try:
+            store.acquire()
+            store.write_manifest(manifest.model_copy(update={"run_id": rid}))
+            os.rename(staging, final)
+            fsync_dir(runs_dir)
+        except OSError as e:
+            store.release()
+            raise RunStoreError(f"cannot create a run in {runs_dir}: {e.strerror}") from None
+        except BaseException:
+            store.release()
+            raise
+        store.path = final
         return store
 
     @classmethod

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -18,6 +20,7 @@ def _example() -> str:
     return found.group(1)
 
 
+@pytest.mark.slow
 def test_the_readme_library_example_runs(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no API keys

@@ -21,6 +21,7 @@ FAULTS = "overloaded=0.03,stall=0.02,max_tokens=0.02,schema_violation=0.02,inval
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 async def test_fifty_tools_via_batch_api_complete_at_half_price(
     workspace: Callable[..., LoadedManifest], emulator: EmulatorHandle
 ) -> None:
@@ -56,6 +57,7 @@ async def test_fifty_tools_via_batch_api_complete_at_half_price(
     assert s.cost.usd < s.cost.no_cache_usd
 
 
+@pytest.mark.slow
 async def test_openai_batch_api(
     workspace: Callable[..., LoadedManifest], emulator: EmulatorHandle
 ) -> None:

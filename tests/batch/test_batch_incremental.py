@@ -19,6 +19,7 @@ FAULTS = (
 
 
 @pytest.mark.timeout(400)
+@pytest.mark.slow
 async def test_fifty_tools_faults_rerun_and_one_persona_changed(
     workspace: Callable[..., LoadedManifest], emulator: EmulatorHandle
 ) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 from batch_helpers import settings_for
+from virtualclock import pace_by_retry_after
 
 from panel.batch.regenerate import LoadedManifest, run_batch
 from panel.emulator.runner import EmulatorHandle
@@ -14,11 +15,13 @@ from panel.store.runs import RunStore
 
 
 @pytest.mark.timeout(200)
+@pytest.mark.slow
 async def test_rate_limited_batch_backs_off_and_completes(
     workspace: Callable[..., LoadedManifest], emulator: EmulatorHandle
 ) -> None:
     loaded = workspace(16)  # 64 pairs against 60 requests per minute
     emulator.configure(rpm=60)
+    pace_by_retry_after(emulator)  # the minute passes as the 429s say, not as the machine runs
     s = await run_batch(loaded, settings_for(loaded, emulator))
     assert emulator.stats()["by_status"].get("429", 0) > 0  # the limit really bit
     assert (s.ok, s.failed, len(s.pending)) == (64, 0, 0)

@@ -17,6 +17,7 @@ from panel.store.runs import RunStore
 MODEL = "emulator:gpt-6-astra"
 
 
+@pytest.mark.slow
 async def test_responses_model_via_batch_api_at_half_price(
     workspace: Callable[..., LoadedManifest], emulator: EmulatorHandle
 ) -> None:
@@ -83,6 +84,7 @@ def test_result_lines_are_read_with_the_streaming_rules() -> None:
     assert failed.error is not None and failed.error.error_class.value == "server_error"
 
 
+@pytest.mark.slow
 async def test_responses_batch_under_faults_ends_complete_and_costs_what_was_billed(
     workspace: Callable[..., LoadedManifest], emulator: EmulatorHandle
 ) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from batch_helpers import settings_for
+from panelproc import launcher
 
 from panel.batch.regenerate import LoadedManifest, run_batch
 from panel.emulator.runner import EmulatorHandle
@@ -42,7 +43,7 @@ def _run_and_kill(loaded: LoadedManifest, emulator: EmulatorHandle, tmp_path: Pa
         str(CONCURRENCY),
         "--json",
     ]
-    proc = subprocess.Popen(
+    proc = launcher().Popen(
         cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
@@ -63,6 +64,7 @@ def _run_and_kill(loaded: LoadedManifest, emulator: EmulatorHandle, tmp_path: Pa
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 async def test_kill_9_mid_batch_then_resume(
     workspace: Callable[..., LoadedManifest], emulator: EmulatorHandle, tmp_path: Path
 ) -> None:

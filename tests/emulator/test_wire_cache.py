@@ -7,6 +7,8 @@ import asyncio
 import anthropic
 import httpx2
 
+from panel.emulator import anthropic_api, pipeline
+
 
 def test_write_then_read(anthropic_client, anthropic_request, emulator):
     first = anthropic_client.messages.create(**anthropic_request())
@@ -56,10 +58,34 @@ def test_cache_is_isolated_per_key(emulator, anthropic_client, anthropic_request
 
 
 async def test_concurrent_writers_all_write_but_later_request_reads(
-    emulator_factory, anthropic_request
+    emulator_factory, anthropic_request, monkeypatch
 ):
-    # Latency on, so the four first requests overlap and the late one starts mid-stream.
+    # Latency on, so the four first requests overlap and the late one starts mid-stream. The
+    # first token waits (on the emulator's loop) until all four are in: on a loaded machine
+    # the fourth could otherwise arrive after the first response began, and read.
     em = emulator_factory(latency_scale=0.3)
+    make_pacer = pipeline.make_pacer
+    pacers: list[object] = []
+    paced: list[asyncio.Event] = []  # one event, made on the emulator's loop
+
+    def gated_pacer(ex, model, result):
+        if not paced:
+            paced.append(asyncio.Event())
+        pacer = make_pacer(ex, model, result)
+        pacers.append(pacer)
+        if len(pacers) >= 4:
+            paced[0].set()
+        first_token = pacer.first_token
+
+        async def once_all_four_are_in() -> None:
+            await paced[0].wait()
+            await first_token()
+
+        pacer.first_token = once_all_four_are_in
+        return pacer
+
+    monkeypatch.setattr(pipeline, "make_pacer", gated_pacer)  # streamed responses
+    monkeypatch.setattr(anthropic_api, "make_pacer", gated_pacer)  # the others
     kwargs = anthropic_request(model="claude-haiku-5-5")
     async with anthropic.AsyncAnthropic(base_url=em.base_url, api_key="k", max_retries=0) as c:
         started = asyncio.Event()

@@ -171,6 +171,7 @@ async def _fire(wire: str, items: list[Any]) -> list[tuple[int, str]]:
 @pytest.mark.parametrize(
     ("wire", "base"), [("anthropic", _anthropic_base), ("openai", _openai_base)]
 )
+@pytest.mark.slow
 async def test_type_confused_bodies_get_a_shaped_4xx_never_a_500(wire: str, base: Any) -> None:
     items = bodies(base(), seed=13, n=BODIES_PER_WIRE)
     assert len({json.dumps(b) for b in items}) > BODIES_PER_WIRE * 0.8  # really different

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import httpx2
+import pytest
 
 from panel.emulator.server import create_app
 from panel.emulator.state import EmulatorConfig, EmulatorState
@@ -51,6 +52,7 @@ def _base() -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 async def test_type_confused_bodies_get_a_shaped_4xx_never_a_500() -> None:
     items = bodies(_base(), seed=29, n=BODIES)
     state = EmulatorState(EmulatorConfig(latency_scale=0.0))

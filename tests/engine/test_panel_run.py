@@ -88,6 +88,7 @@ def test_no_key_defaults_to_the_emulator_and_says_so(
 @pytest.mark.parametrize(
     "model", ["claude-sonnet-5", "claude-opus-5-5", "gpt-5.6-luna", "gpt-6-astra"]
 )
+@pytest.mark.slow
 async def test_faulty_panel_ends_ok_or_failed_with_the_right_class(
     tmp_path: Path, emulator: EmulatorHandle, model: str
 ) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from panelproc import launcher
 from typer.testing import CliRunner
 
 from panel.cli import app
@@ -39,6 +40,7 @@ def _paths(emulator: EmulatorHandle) -> list[str]:
     return [r["path"] for r in emulator.requests()]
 
 
+@pytest.mark.slow
 def test_gpt_6_astra_streams_four_verdicts_through_responses_and_reads_the_cache(
     tmp_path: Path, no_keys: dict[str, str], emulator: EmulatorHandle
 ) -> None:
@@ -62,6 +64,7 @@ def test_gpt_6_astra_streams_four_verdicts_through_responses_and_reads_the_cache
     assert again["cost"]["usd"] < first["usd"]
 
 
+@pytest.mark.slow
 def test_openai_provider_against_a_running_emulator_uses_responses_for_astra(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: EmulatorHandle
 ) -> None:
@@ -126,7 +129,7 @@ def test_the_wire_is_part_of_the_result_cache_key(
 def test_panel_run_against_panel_emulator_with_openai_base_url(tmp_path: Path) -> None:
     """The must-show, as a user types it: `panel emulator`, then `panel run … openai:gpt-6-astra`
     with OPENAI_BASE_URL, twice (the second with the result cache off reads the prompt cache)."""
-    proc = subprocess.Popen(
+    proc = launcher().Popen(
         [sys.executable, "-m", "panel", "emulator", "--port", "0", "--latency-scale", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -142,7 +145,7 @@ def test_panel_run_against_panel_emulator_with_openai_base_url(tmp_path: Path) -
         args += ["--runs-dir", str(tmp_path / "runs"), "--json"]
         runs = []
         for extra in ([], ["--no-cache"]):
-            done = subprocess.run(
+            done = launcher().run(
                 [*args, *extra], env=env, capture_output=True, text=True, timeout=120, check=False
             )
             assert done.returncode == 0, done.stderr
@@ -158,6 +161,7 @@ def test_panel_run_against_panel_emulator_with_openai_base_url(tmp_path: Path) -
         proc.communicate(timeout=10)
 
 
+@pytest.mark.slow
 async def test_cache_waves_on_the_responses_wire(tmp_path: Path, emulator_factory: Any) -> None:
     """With real latency, every request after the first reads the house block: StreamStarted
     (after response.created) releases the next wave only once the leader's output began."""

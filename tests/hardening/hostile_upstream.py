@@ -6,7 +6,9 @@ request is forwarded whole to a real emulator, so the rest of the run stays ordi
     Silent    accepts the connection and the request, never answers
     Headers   sends 200 and event-stream headers, then nothing
     Endless   a valid stream (message_start, a tool_use block) whose deltas never stop
-    Huge      a valid stream whose tool-argument deltas are 64 KiB each, without end
+    Huge      a valid stream whose tool-argument deltas are 300 KiB each, without end: the first
+              is over any byte cap panel uses (256 KiB by default), so the cap trips at once,
+              however slowly a loaded machine parses
     Oneline   200 and event-stream headers, then one line that never ends (no event, ever)
     Zipline   the same line gzip-compressed: a few KiB on the wire, megabytes once inflated
     Echo      a 400 whose error message echoes every request header (the key with them)
@@ -95,7 +97,7 @@ class HostileUpstream:
             if trigger == "Headers":
                 await asyncio.sleep(3600)
                 return
-            chunk = "x" * (64 * 1024 if trigger == "Huge" else 8)
+            chunk = "x" * (300 * 1024 if trigger == "Huge" else 8)
             openai = path.startswith("/v1/chat")
             responses = path.startswith("/v1/responses")
             for event in _responses_opening() if responses else _opening(openai):

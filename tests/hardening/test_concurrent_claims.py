@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from panelproc import launcher
 
 from panel.emulator.runner import EmulatorHandle
 from panel.store.claims import claim_pair
@@ -52,6 +53,7 @@ async def test_a_claim_waits_for_its_holder_and_leaves_no_file(tmp_path: Path) -
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="flock semantics as on Linux")
+@pytest.mark.slow
 def test_two_processes_at_once_pay_once(tmp_path: Path, emulator_factory) -> None:  # type: ignore[no-untyped-def]
     emu = emulator_factory(latency_scale=0.3)
     for i in range(4):
@@ -60,7 +62,7 @@ def test_two_processes_at_once_pay_once(tmp_path: Path, emulator_factory) -> Non
     args = ("run", "tools", "--model", "emulator:claude-sonnet-5", "-p", "skeptic", "--json")
     base = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     procs = [
-        subprocess.Popen(
+        launcher().Popen(
             [sys.executable, "-m", "panel", *args],
             cwd=tmp_path,
             env={**base, **env},

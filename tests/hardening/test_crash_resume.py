@@ -1,30 +1,28 @@
 """Crash/resume: `kill -9` a `panel run` process at 20 seeded moments, resume it, and compare
 with an uninterrupted run: the same set of results, no duplicates, at most C re-paid calls.
 
-Importing the SDKs costs seconds of CPU per process, so the processes are forked from one
-pre-imported server (a plain subprocess that imports panel.cli once). Each fork runs the real
-CLI entry point, `panel.cli.main()`, and is killed with SIGKILL from the test: no handler,
-no flush, no cleanup — whatever phase it was in (before a request, mid-stream, between the
-response and the record, inside a write). The emulator runs in the test process, reached
-through PANEL_EMULATOR_URL, with latency on so kills land inside requests too.
+Importing the SDKs costs seconds of CPU per process, so the processes are forked from the
+suite's pre-imported server (tests/panelproc.py). Each fork runs `python -m panel run`, and is
+killed with SIGKILL from the test: no handler, no flush, no cleanup — whatever phase it was in
+(before a request, mid-stream, between the response and the record, inside a write). The
+emulator runs in the test process, reached through PANEL_EMULATOR_URL, with latency on so kills
+land inside requests too.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from panelproc import launcher
 
 from panel.emulator.runner import run_emulator
 from panel.emulator.state import EmulatorConfig
@@ -36,77 +34,14 @@ CONCURRENCY = 2
 PERSONAS = "skeptic,builder"
 TOOLS = ("Crashtool Alpha", "Crashtool Beta", "Crashtool Gamma")
 
-FORK_SERVER = r"""
-import json, os, signal, sys
-import panel.cli
-# panel imports the SDKs lazily; import them (and the run command) once, before forking.
-import anthropic, openai, panel.cli.run, panel.run.engine, panel.providers.anthropic
-signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-print("ready", flush=True)
-for line in sys.stdin:
-    job = json.loads(line)
-    pid = os.fork()
-    if pid == 0:
-        os.chdir(job["cwd"])
-        os.environ.update(job["env"])
-        fd = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(fd, 1); os.dup2(fd, 2)
-        sys.argv = ["panel", *job["args"]]
-        code = 0
-        try:
-            panel.cli.main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        os._exit(code)
-    if job["wait"]:
-        _, status = os.waitpid(pid, 0)
-        print(json.dumps({"pid": pid, "exit": os.waitstatus_to_exitcode(status)}), flush=True)
-    else:
-        print(json.dumps({"pid": pid}), flush=True)
-        # reap later: a killed child is collected before the next job
-    while True:
-        try:
-            done, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if done == 0:
-            break
-"""
+ENV = {"ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": ""}
 
 
-class ForkServer:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", FORK_SERVER],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
-
-    def start(
-        self, args: list[str], cwd: Path, env: dict[str, str], *, wait: bool
-    ) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(
-            json.dumps({"args": args, "cwd": str(cwd), "env": env, "wait": wait}) + "\n"
-        )
-        self.proc.stdin.flush()
-        reply: dict[str, Any] = json.loads(self.proc.stdout.readline())
-        return reply
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
-        self.proc.stdout.close()
-
-
-@pytest.fixture(scope="module")
-def fork_server() -> Iterator[ForkServer]:
-    server = ForkServer()
-    yield server
-    server.close()
+def _panel(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return launcher().run(
+        [sys.executable, "-m", "panel", *args],
+        cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
 
 
 def _run_args(tools: Path, runs: Path, *extra: str) -> list[str]:
@@ -129,9 +64,7 @@ def _signature(lines: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_kill_9_at_seeded_points_then_resume_matches_an_uninterrupted_run(
-    tmp_path: Path, fork_server: ForkServer
-) -> None:
+def test_kill_9_at_seeded_points_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     tools = tmp_path / "tools"
     for name in TOOLS:
         write_tool(tools, name)
@@ -140,10 +73,10 @@ def test_kill_9_at_seeded_points_then_resume_matches_an_uninterrupted_run(
     # milliseconds, so kills spread over the run land mid-stream too.
     config = EmulatorConfig(latency_scale=0.03, stall_seconds=1.0)
     with run_emulator(config) as emu:
-        env = {"PANEL_EMULATOR_URL": emu.base_url, "ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": ""}
+        env = {"PANEL_EMULATOR_URL": emu.base_url, **ENV}
         baseline_runs = tmp_path / "baseline"
-        reply = fork_server.start(_run_args(tools, baseline_runs), tmp_path, env, wait=True)
-        assert reply["exit"] == 0
+        done = _panel(_run_args(tools, baseline_runs), tmp_path, env)
+        assert done.returncode == 0, done.stderr
         (baseline_dir,) = [
             p for p in baseline_runs.iterdir() if p.is_dir() and not p.name.startswith(".")
         ]
@@ -157,10 +90,14 @@ def test_kill_9_at_seeded_points_then_resume_matches_an_uninterrupted_run(
             emu.reset()
             runs = tmp_path / f"kill-{point:02d}"
             delay = rng.uniform(0.05, 1.3)
-            child = fork_server.start(_run_args(tools, runs), tmp_path, env, wait=False)
+            child = launcher().Popen(
+                [sys.executable, "-m", "panel", *_run_args(tools, runs)],
+                cwd=tmp_path, env={**os.environ, **env},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
             time.sleep(delay)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child["pid"], signal.SIGKILL)
+            child.kill()
+            child.wait()
             time.sleep(0.05)
             first = emu.stats()["requests"]
             in_flight = emu.stats()["in_flight"]
@@ -176,12 +113,12 @@ def test_kill_9_at_seeded_points_then_resume_matches_an_uninterrupted_run(
             )
             phase = _phase(first, in_flight, recorded, pairs, bool(run_dirs))
             if run_dirs:
-                reply = fork_server.start(
-                    _run_args(tools, runs, "--resume", run_dirs[0].name), tmp_path, env, wait=True
-                )
+                done = _panel(_run_args(tools, runs, "--resume", run_dirs[0].name), tmp_path, env)
             else:  # killed before the run folder existed: nothing to resume, start it again
-                reply = fork_server.start(_run_args(tools, runs), tmp_path, env, wait=True)
-            assert reply["exit"] == 0, f"kill point {point} (after {delay:.3f}s): resume failed"
+                done = _panel(_run_args(tools, runs), tmp_path, env)
+            assert done.returncode == 0, (
+                f"kill point {point} (after {delay:.3f}s, {phase}): resume failed: {done.stderr}"
+            )
             # The emulator logs a stream the killed client walked away from: proof that this
             # kill landed mid-stream (the in-flight count is already 0 when we look).
             if any(r.get("note") == "client disconnected" for r in emu.requests()):

@@ -20,8 +20,14 @@ from panel.verdict import VerdictProblem, validate_verdict
 from .conftest import attempts, make_tools, options, results, run
 from .hostile_upstream import hostile_upstream
 
-# Small enough for a fast suite, with room for a loaded machine to serve the good pair.
-LIMITS = StreamLimits(first_byte=1.0, idle=1.0, total=2.0, max_bytes=200_000)
+# Small enough for a fast suite (a run lasts about 2 x total), with room for a loaded machine:
+# these are wall-clock deadlines against a real socket, and the hostile upstream shares this
+# process. At first_byte=1, idle=1 a busy machine answered late: Headers (headers, then
+# nothing) met the first-byte deadline before its headers and Silent's second request was not
+# read in time. What each pair must meet first is still the same: Silent first_byte, Headers
+# idle (its headers come at once), Endless total (a delta every 5 ms), Huge the byte cap (one
+# delta is over it).
+LIMITS = StreamLimits(first_byte=3.0, idle=2.0, total=3.0, max_bytes=200_000)
 RETRY = RetryLimits(max_attempts=2, base_delay=0.01, max_delay=0.02)
 WIRES = [
     pytest.param("anthropic:claude-sonnet-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "",
@@ -49,6 +55,7 @@ def test_the_documented_defaults() -> None:
     ("model", "key", "url_var", "suffix"),
     WIRES,
 )
+@pytest.mark.slow
 async def test_hostile_upstreams_end_classified_and_the_run_goes_on(
     tmp_path: Path, emulator: EmulatorHandle, model: str, key: str, url_var: str, suffix: str
 ) -> None:
@@ -65,17 +72,13 @@ async def test_hostile_upstreams_end_classified_and_the_run_goes_on(
     assert got == EXPECTED
     assert outcome.manifest.status == "complete"
     # Each bad pair was attempted (and ended) RETRY.max_attempts times; a protocol failure
-    # (the byte cap) is never retried. A loaded machine may end a Huge attempt on a deadline
-    # before the cap: then it is retried like any timeout, and the cap ends the next one.
+    # (the byte cap, which Huge's first delta is over) is never retried.
     assert upstream.hits["Silent"] == 2 and upstream.hits["Headers"] == 2
-    assert upstream.hits["Endless"] == 2
-    huge = [
-        a["error_class"]
+    tried = [
+        (name_of[a["tool_slug"]], a["error_class"], a.get("error_message"))
         for a in attempts(outcome.run_dir)
-        if name_of[a["tool_slug"]] == "Huge Tool"
     ]
-    assert upstream.hits["Huge"] == len(huge) and huge[-1] == "protocol", huge
-    assert "protocol" not in huge[:-1] and set(huge[:-1]) <= {"timeout", "stalled"}, huge
+    assert upstream.hits["Endless"] == 2 and upstream.hits["Huge"] == 1, tried
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import pytest
+from virtualclock import pace_by_retry_after
 
 from panel.emulator.runner import EmulatorHandle
 from panel.emulator.state import EmulatorConfig
@@ -39,6 +43,7 @@ async def test_in_flight_never_exceeds_the_cap(tmp_path: Path, emulator_factory:
 async def test_rate_limits_cost_waits_not_pairs(tmp_path: Path, emulator_factory: Any) -> None:
     emu: EmulatorHandle = emulator_factory(EmulatorConfig(latency_scale=0.0, stall_seconds=1.0))
     emu.configure(rpm=60)
+    pace_by_retry_after(emu)  # the limiter's minute passes as its 429s say, not as the CPU runs
     for _ in range(58):  # this key already spent most of its minute: 2 requests left, +1/s
         emu.state.ratelimiter.admit(EMULATOR_KEY, 0)
     tools = make_tools(tmp_path / "tools", *(f"Ratetool {i}" for i in range(5)))
@@ -59,28 +64,43 @@ async def test_rate_limits_cost_waits_not_pairs(tmp_path: Path, emulator_factory
                 assert gap >= before["retry_after"] - 0.01, (before, after)
 
 
+@pytest.mark.slow
 async def test_a_429_storm_on_one_provider_does_not_stall_another(
     tmp_path: Path, emulator_factory: Any
 ) -> None:
     stormy: EmulatorHandle = emulator_factory(EmulatorConfig(latency_scale=0.0, stall_seconds=1.0))
     healthy: EmulatorHandle = emulator_factory(EmulatorConfig(latency_scale=0.0, stall_seconds=1.0))
     stormy.configure(rules=[rule("Tool", "rate_limited:2", [1, 2])])  # every pair waits 2 s, twice
+    # The storm lasts until the healthy run is over, however long that takes on this machine:
+    # the stormy emulator holds every second attempt until then (a gate, not a clock). A storm
+    # that stalled the other run would hold both, and the test would time out.
+    calm_over = threading.Event()
+    count_attempt = stormy.state.next_attempt
+
+    def held(namespace: str, digest: str) -> int:
+        attempt = count_attempt(namespace, digest)
+        if attempt == 2:
+            calm_over.wait(50)  # below the 60 s first-byte deadline: a stall fails below
+        return attempt
+
+    stormy.state.next_attempt = held  # type: ignore[method-assign]
     storm_tools = make_tools(tmp_path / "a" / "tools", *(f"Storm Tool {i}" for i in range(4)))
     calm_tools = make_tools(tmp_path / "b" / "tools", *(f"Calm Tool {i}" for i in range(6)))
 
-    storm, calm = await asyncio.gather(
-        run(storm_tools, options(tmp_path / "a", stormy, concurrency=4)),
-        run(
-            calm_tools,
-            options(tmp_path / "b", healthy, model="emulator:gpt-5.6-luna", concurrency=4),
-        ),
-    )
+    storm_opts = options(tmp_path / "a", stormy, concurrency=4)
+    calm_opts = options(tmp_path / "b", healthy, model="emulator:gpt-5.6-luna", concurrency=4)
+    storm_run = asyncio.ensure_future(run(storm_tools, storm_opts))
+    try:
+        calm = await run(calm_tools, calm_opts)
+    finally:
+        calm_over.set()
+    storm = await storm_run
     assert all(r.status == "ok" for r in storm.results + calm.results)
     # The healthy provider saw exactly one request per pair: no retries, no backoff leaked over.
     assert healthy.stats()["requests"] == 6 and healthy.stats()["by_status"] == {"200": 6}
     assert stormy.stats()["by_status"].get("429") == 8
-    # Ordering, not a duration: the storm run cannot reach any third attempt before two
-    # 2-second waits have passed; every healthy verdict was recorded before the first of them.
+    # Ordering, not a duration: the storm run cannot reach any third attempt before its second
+    # 2-second wait has passed; every healthy verdict was recorded before the first of them.
     calm_done = max(_ts(r.finished_at) for r in calm.results)
     third = [_ts(a["started_at"]) for a in attempts(storm.run_dir) if a["attempt"] == 3]
     assert len(third) == 4 and calm_done < min(third)

@@ -29,6 +29,7 @@ def _run_json(proc: Any) -> dict[str, Any]:
         ("openrouter:gpt-5.6-luna", {"OPENROUTER_API_KEY": "sk-or-test"}),
     ],
 )
+@pytest.mark.slow
 def test_base_url_points_run_at_a_local_server(
     tmp_path: Path, emulator: EmulatorHandle, model: str, env: dict[str, str]
 ) -> None:
@@ -106,6 +107,7 @@ def test_emulator_on_a_busy_port_is_one_line(tmp_path: Path, emulator: EmulatorH
         ("instructor:openai/gpt-5.6-luna", "OPENAI_API_KEY", "--base-url", "/v1"),
     ],
 )
+@pytest.mark.slow
 def test_verdicts_from_the_emulator_are_synthetic_whichever_provider_reached_it(
     tmp_path: Path, emulator: EmulatorHandle, model: str, key: str, url_var: str, suffix: str
 ) -> None:

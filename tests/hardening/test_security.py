@@ -164,6 +164,7 @@ def _invoke(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     return result.exit_code, text
 
 
+@pytest.mark.slow
 def test_canary_key_leaks_nowhere_through_the_fault_matrix(
     tmp_path: Path,
     emulator: EmulatorHandle,

@@ -93,6 +93,7 @@ def _sweep(syscall: str, swap: str, tmp_path: Path, sites: Sites) -> list[str]:
     pytest.fail(f"the publish never got through 40 calls of {syscall}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("swap", ["exchange", "rename"])
 def test_kill_9_at_every_rename_leaves_a_whole_site(
     tmp_path: Path, sites: Sites, swap: str
@@ -110,6 +111,7 @@ def test_kill_9_at_every_rename_leaves_a_whole_site(
     assert outcomes == ["old"] * renames, outcomes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("swap", ["exchange", "rename"])
 def test_kill_9_at_every_unlink_leaves_a_whole_site(
     tmp_path: Path, sites: Sites, swap: str

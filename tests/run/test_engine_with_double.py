@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+from asyncgens import started_generators, still_suspended
 from double_helpers import run_options, verdict_for
 
 from panel.errors import ErrorClass, UpstreamError
@@ -14,6 +16,7 @@ from panel.inputs.tools import LoadedTool
 from panel.providers.base import VerdictRequest
 from panel.providers.function import FunctionProvider, Reply
 from panel.run.engine import run_panel
+from panel.run.events import VerdictDelta
 from panel.runformat import Usage
 
 PERSONAS = ("builder", "skeptic")
@@ -113,3 +116,26 @@ async def test_an_invalid_verdict_is_reasked_once_and_both_attempts_are_paid(
     assert prices is not None
     paid_twice = 2 * (1000 * prices.input + 100 * prices.output) / 1e6  # $0.006 for Sonnet 5
     assert abs(outcome.manifest.cost.usd - paid_twice) < 1e-9
+
+
+async def test_the_provider_stream_is_closed_by_the_engine_when_an_attempt_stops_early(
+    tmp_path: Path, tools: list[LoadedTool]
+) -> None:
+    """However an attempt ends (here: the event sink raises at the first partial verdict), the
+    engine closes the provider's stream generator itself, at once: never left to the loop's
+    finalizer, which runs it whenever the garbage collector drops it."""
+
+    class SinkFailed(Exception):
+        pass
+
+    def sink(event: object) -> None:
+        if isinstance(event, VerdictDelta):
+            raise SinkFailed
+
+    provider = FunctionProvider(lambda request, call: Reply(verdict_for(request)))
+    with started_generators() as started:
+        with pytest.raises(SinkFailed):
+            await run_panel(tools, run_options(tmp_path, ["skeptic"]), sink, provider=provider)
+        suspended = await still_suspended(started)
+    assert provider.calls, "no verdict was asked: the test proves nothing"
+    assert "FunctionProvider.stream_verdict" not in started.dropped + suspended

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from panelproc import launcher
 
 from panel.inputs.workspace import builtin_dir
 
@@ -51,7 +52,7 @@ def _results(run_dir: Path) -> list[dict[str, object]]:
 
 
 def _interrupt(cmd: list[str], cwd: Path, sig: int) -> tuple[int, str, Path]:
-    proc = subprocess.Popen(
+    proc = launcher().Popen(
         [sys.executable, "-m", "panel", *cmd],
         cwd=cwd,
         env=_env(),
@@ -76,7 +77,7 @@ def _interrupt(cmd: list[str], cwd: Path, sig: int) -> tuple[int, str, Path]:
 def _resume(printed: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     argv = shlex.split(printed)
     assert argv[0] == "panel"
-    return subprocess.run(
+    return launcher().run(
         [sys.executable, "-m", "panel", *argv[1:], "--latency-scale", "0"],
         cwd=cwd,
         env=_env(),
@@ -93,6 +94,7 @@ def _resume_command(err: str, run_id: str) -> str:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.slow
 def test_signal_during_panel_run_leaves_it_stopped_and_resumable(tmp_path: Path, sig: int) -> None:
     _workspace(tmp_path, 4)
     args = ["run", "tools", "-c", "1", "--latency-scale", "0.3", "--seed", "5", "--no-cache"]
@@ -114,6 +116,7 @@ def test_signal_during_panel_run_leaves_it_stopped_and_resumable(tmp_path: Path,
     assert manifest["status"] == "complete" and manifest["settings"]["emulator_seed"] == 5
 
 
+@pytest.mark.slow
 def test_sigint_during_panel_batch_leaves_it_stopped_and_resumable(tmp_path: Path) -> None:
     _workspace(tmp_path, 4)
     src = builtin_dir("personas")
@@ -136,7 +139,7 @@ def test_sigint_during_panel_batch_leaves_it_stopped_and_resumable(tmp_path: Pat
     pairs = [(r["tool_slug"], r["persona"]) for r in _results(run_dir)]
     assert len(pairs) == 16 and len(set(pairs)) == 16
     assert json.loads((run_dir / "run.json").read_text())["status"] == "complete"
-    again = subprocess.run(
+    again = launcher().run(
         [sys.executable, "-m", "panel", "batch", "batch.yaml", "--resume", run_id, "--seed", "9"],
         cwd=tmp_path,
         env=_env(),

@@ -36,6 +36,28 @@ def store(tmp_path: Path) -> Iterator[RunStore]:
     s.release()
 
 
+def test_a_run_folder_appears_only_with_its_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed while creating a run leaves no run folder without run.json (which
+    `--resume` and `latest` would find and refuse): the folder is renamed into place whole."""
+    visible: list[list[str]] = []
+    write = RunStore.write_manifest
+
+    def watched(self: RunStore, manifest: object) -> None:
+        visible.append(sorted(p.name for p in tmp_path.iterdir()))  # what a reader sees now
+        write(self, manifest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RunStore, "write_manifest", watched)
+    with RunStore.create(tmp_path, make_manifest()) as s:
+        assert visible == [[f".{s.run_id}.new"]]
+        assert sorted(p.name for p in tmp_path.iterdir()) == [s.run_id]
+        s.append_result(make_result())  # the open files followed the folder
+        assert s.manifest().run_id == s.run_id
+    assert len(RunStore(tmp_path, s.run_id).results()) == 1
+    assert [m.run_id for m in list_runs(tmp_path)] == [s.run_id]
+
+
 def test_create_writes_manifest_with_new_sortable_id(tmp_path: Path) -> None:
     with RunStore.create(tmp_path, make_manifest()) as s:
         assert s.manifest().run_id == s.run_id
