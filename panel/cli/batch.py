@@ -123,7 +123,8 @@ def batch(
                 "launching stops when it is reached; the rest stays pending[/]"
             )
 
-    handle = RunHandle(resume_hint(["batch", str(manifest)], settings.runs_dir))
+    # --runs-dir only if it was given: without it, the manifest says where its runs go.
+    handle = RunHandle(resume_hint(["batch", str(manifest)], runs_dir, default=None))
     with BatchProgress(err) as progress:
         sink = announce(err, handle, progress)
         summary = run_stoppable(
@@ -136,13 +137,15 @@ def batch(
     if json_out:
         sys.stdout.write(json.dumps(summary.as_json(), indent=2, ensure_ascii=False) + "\n")
     else:
-        _render(Console(), summary)
+        _render(Console(), summary, handle.resume_command(summary.run_id))
     raise typer.Exit(1 if summary.pending or summary.failed else 0)
 
 
-def _render(out: Console, s: BatchSummary) -> None:
+def _render(out: Console, s: BatchSummary, resume_command: str) -> None:
     out.print(
-        f"run {s.run_id} ({s.status}) · {s.model} · via {s.via} · {s.run_dir}", highlight=False
+        f"run {s.run_id} ({s.status}) · {s.model} · via {s.via} · {s.run_dir}",
+        highlight=False,
+        soft_wrap=True,  # a path is never broken across lines
     )
     out.print(
         f"{s.pairs} pairs: {s.reused} reused, {s.requested} requested — "
@@ -175,8 +178,9 @@ def _render(out: Console, s: BatchSummary) -> None:
         more = f" and {len(s.pending) - 20} more" if len(s.pending) > 20 else ""
         out.print(
             f"pending: {shown}{more} (run {s.run_id} is {s.status}) — finish with: "
-            f"panel batch MANIFEST --resume {s.run_id}",
+            f"{resume_command}",
             highlight=False,
+            soft_wrap=True,
         )
     for note in s.notes:
         out.print(f"note: {escape(note)}", highlight=False)

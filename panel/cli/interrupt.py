@@ -33,12 +33,15 @@ class RunHandle:
     run_id: str | None = None
 
 
-def resume_hint(command: list[str], runs_dir: Path | None) -> Callable[[str], str]:
-    """`panel run --resume ID [--runs-dir D]`, quoted for a shell."""
+def resume_hint(
+    command: list[str], runs_dir: Path | None, default: Path | None = Path("runs")
+) -> Callable[[str], str]:
+    """`panel run --resume ID [--runs-dir D]`, quoted for a shell: `--runs-dir` only when it is
+    not what the command would take by itself (`default`; None: whatever was given)."""
 
     def hint(run_id: str) -> str:
         parts = ["panel", *command, "--resume", run_id]
-        if runs_dir is not None and runs_dir != Path("runs"):
+        if runs_dir is not None and runs_dir != default:
             parts += ["--runs-dir", str(runs_dir)]
         return shlex.join(parts)
 

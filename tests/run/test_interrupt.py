@@ -133,7 +133,8 @@ def test_sigint_during_panel_batch_leaves_it_stopped_and_resumable(tmp_path: Pat
     assert f"run {run_id} started" in err and "Traceback" not in err, err
     assert json.loads((run_dir / "run.json").read_text())["status"] == "stopped"
     printed = _resume_command(err, run_id)
-    assert printed == f"panel batch batch.yaml --resume {run_id} --runs-dir {tmp_path / 'runs'}"
+    # No --runs-dir: none was given, and the manifest says where its runs go.
+    assert printed == f"panel batch batch.yaml --resume {run_id}"
     done = _resume(printed, tmp_path)
     assert done.returncode == 0, done.stderr
     pairs = [(r["tool_slug"], r["persona"]) for r in _results(run_dir)]

@@ -208,3 +208,17 @@ def test_a_run_asked_without_the_result_cache_resumes_without_it(workspace: Path
     # Asked again, as the run was asked: nothing taken from the cache the first run filled.
     assert len(results) == 3 and not any(r.reused for r in results)
     assert all(r.attempts >= 1 for r in results)
+
+
+def test_a_paused_batch_prints_the_command_that_finishes_it(workspace: Path) -> None:
+    (workspace / "batch.yaml").write_text("tools: [tools/*.yaml]\npersonas: [builder, skeptic]\n")
+    code, out = cli("batch", "batch.yaml", "--budget", "0")
+    assert code == 1, out  # the budget stopped it before any pair: all pending
+    (run_id,) = _run_ids(workspace / "runs")
+    assert RunStore.open(workspace / "runs", run_id).manifest().status == "paused"
+    # The summary's command names this manifest, not a placeholder, and runs as printed.
+    command = f"panel batch batch.yaml --resume {run_id}"
+    assert f"finish with: {command}\n" in out, out
+    code, out = cli(*command.split()[1:])
+    assert code == 0, out
+    assert len(RunStore.open(workspace / "runs", run_id).results()) == 6
