@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from panel.emulator import anthropic_reply as ar
-from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
+from panel.emulator.exchange import BadRequest, Exchange, serve, strict_schema_problem
 from panel.emulator.pipeline import GARBAGE, begin_response, make_pacer, settle, stream_body
 from panel.emulator.promptcache import CacheControlError, CacheResult
 from panel.emulator.ratelimit import anthropic_headers, nominal_anthropic_headers
@@ -25,7 +25,6 @@ from panel.emulator.sse import (
     dumps,
     event,
 )
-from panel.emulator.state import EmulatorState
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.cacheblocks import anthropic_blocks
 
@@ -113,23 +112,18 @@ def _auto_ttl(body: dict[str, Any]) -> Any:
 
 
 async def create_message(request: Request) -> Response:
-    state: EmulatorState = request.app.state.emulator
-    ex = Exchange.begin(request, state, "anthropic")
-    try:
-        return await _handle(request, ex)
-    except BadRequest as err:
-        ex.finish(err.status)
-        return anthropic_error(
-            err.status,
-            err.kind,
-            err.message,
-            ex.request_id,
-            headers=err.extra.get("headers"),
-            details=err.extra.get("details"),
-        )
-    except BaseException:
-        ex.finish(500, note="emulator exception")
-        raise
+    return await serve(request, "anthropic", _handle, _error)
+
+
+def _error(err: BadRequest, request_id: str) -> Response:
+    return anthropic_error(
+        err.status,
+        err.kind,
+        err.message,
+        request_id,
+        headers=err.extra.get("headers"),
+        details=err.extra.get("details"),
+    )
 
 
 def _pre_response_fault(ex: Exchange) -> BadRequest | Response | None:

@@ -7,10 +7,12 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 
 from panel.emulator.faults import UNBILLED, Fault, FaultSpecError, choose_fault
 from panel.emulator.sse import random_id
@@ -248,3 +250,22 @@ def strict_schema_problem(schema: Any, *, all_required: bool, path: str = "") ->
         ):
             return problem
     return None
+
+
+async def serve(
+    request: Request,
+    api: Api,
+    handle: Callable[[Request, Exchange], Awaitable[Response]],
+    error_response: Callable[[BadRequest, str], Response],
+) -> Response:
+    """One route of a wire: the exchange begun and finished whatever happens; a `BadRequest`
+    becomes the wire's own error shape (`error_response(err, request_id)`)."""
+    ex = Exchange.begin(request, request.app.state.emulator, api)
+    try:
+        return await handle(request, ex)
+    except BadRequest as err:
+        ex.finish(err.status)
+        return error_response(err, ex.request_id)
+    except BaseException:
+        ex.finish(500, note="emulator exception")
+        raise

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from panel.emulator import anthropic_reply as ar
 from panel.emulator.anthropic_api import HTML_500
-from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
+from panel.emulator.exchange import BadRequest, Exchange, serve, strict_schema_problem
 from panel.emulator.pipeline import GARBAGE, begin_response, make_pacer, settle, stream_body
 from panel.emulator.promptcache import CacheResult
 from panel.emulator.ratelimit import nominal_openai_headers, openai_headers
@@ -32,7 +32,6 @@ from panel.emulator.sse import (
     dumps,
     openai_error,
 )
-from panel.emulator.state import EmulatorState
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.cacheblocks import openai_blocks
 
@@ -126,24 +125,20 @@ def anthropic_view(body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def chat_completions(request: Request) -> Response:
-    state: EmulatorState = request.app.state.emulator
-    ex = Exchange.begin(request, state, "openai")
-    try:
-        return await _handle(request, ex)
-    except BadRequest as err:
-        ex.finish(err.status)
-        return openai_error(
-            err.status,
-            err.kind,
-            err.message,
-            ex.request_id,
-            code=err.extra.get("code"),
-            param=err.extra.get("param"),
-            headers=err.extra.get("headers"),
-        )
-    except BaseException:
-        ex.finish(500, note="emulator exception")
-        raise
+    return await serve(request, "openai", _handle, error_response)
+
+
+def error_response(err: BadRequest, request_id: str) -> Response:
+    """A `BadRequest` in the OpenAI error shape (Chat Completions and Responses alike)."""
+    return openai_error(
+        err.status,
+        err.kind,
+        err.message,
+        request_id,
+        code=err.extra.get("code"),
+        param=err.extra.get("param"),
+        headers=err.extra.get("headers"),
+    )
 
 
 def _pre_response_fault(ex: Exchange) -> BadRequest | Response | None:

@@ -36,7 +36,7 @@ from starlette.responses import Response
 
 from panel.emulator import anthropic_reply as ar
 from panel.emulator import openai_api
-from panel.emulator.exchange import BadRequest, Exchange, strict_schema_problem
+from panel.emulator.exchange import BadRequest, Exchange, serve, strict_schema_problem
 from panel.emulator.pipeline import stream_body
 from panel.emulator.promptcache import (
     CacheResult,
@@ -52,7 +52,6 @@ from panel.emulator.sse import (
     ClosingStreamingResponse,
     derived_id,
     event,
-    openai_error,
 )
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.cacheblocks import CacheBlock, responses_blocks, responses_breakpoints
@@ -472,24 +471,7 @@ def response_json(
 
 
 async def create_response(request: Request) -> Response:
-    state = request.app.state.emulator
-    ex = Exchange.begin(request, state, "openai")
-    try:
-        return await _handle(request, ex)
-    except BadRequest as err:
-        ex.finish(err.status)
-        return openai_error(
-            err.status,
-            err.kind,
-            err.message,
-            ex.request_id,
-            code=err.extra.get("code"),
-            param=err.extra.get("param"),
-            headers=err.extra.get("headers"),
-        )
-    except BaseException:
-        ex.finish(500, note="emulator exception")
-        raise
+    return await serve(request, "openai", _handle, openai_api.error_response)
 
 
 async def _handle(request: Request, ex: Exchange) -> Response:
