@@ -12,6 +12,7 @@ first line.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from importlib import import_module
 from typing import Annotated, Any
@@ -44,7 +45,10 @@ COMMANDS: dict[str, str] = {
 _SETTINGS: dict[str, Any] = {
     "add_completion": False,
     "pretty_exceptions_enable": False,
-    "rich_markup_mode": "markdown",  # docstrings reflow as paragraphs
+    # Help in rich panels where there is room; below 100 columns (and when piped) the plain
+    # click layout, whose help column keeps most of the width (rich's type column squeezes it
+    # to a dozen characters at 80).
+    "rich_markup_mode": "markdown" if shutil.get_terminal_size().columns >= 100 else None,
 }
 
 
@@ -84,7 +88,7 @@ app = typer.Typer(
     cls=_LazyGroup,
     help="Reviewer-panel verdicts for software tools: run a panel, compare, diff, publish.",
     no_args_is_help=True,
-    **_SETTINGS,
+    **{**_SETTINGS, "rich_markup_mode": "markdown"},  # the command list wraps, never truncates
 )
 
 
