@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from panel.aggregate import aggregate_pairs, shown_results
 from panel.errors import InputError, PanelError
 from panel.inputs.personas import Persona, load_personas, select_personas
 from panel.inputs.prompts import load_prompts
@@ -32,7 +33,8 @@ from panel.pages.records import build_record, write_record
 from panel.run import costs
 from panel.run.engine import RunOptions, run_panel
 from panel.run.events import Event, EventSink, RunOutcome, RunStarted
-from panel.runformat import Cost, PairResult, Ttl
+from panel.run.report import VerdictReport, verdict_report
+from panel.runformat import Cost, DrawId, PairResult, Ttl
 from panel.store.resultcache import KeyIndex, KeyInputs, why_requested
 from panel.store.runs import RunStore
 from panel.tokens import count_tokens
@@ -56,6 +58,7 @@ class BatchManifest(BaseModel):
     max_tokens: int = Field(default=2048, ge=256)
     ttl: Ttl = "5m"
     thinking: bool = False  # let models that think by default do so
+    samples: int = Field(default=1, ge=1, le=50)  # draws per tool × persona (--samples)
 
     @field_validator("personas", mode="before")
     @classmethod
@@ -120,6 +123,7 @@ class BatchSettings:
     runs_dir: Path
     max_tokens: int
     ttl: Ttl
+    samples: int = 1
     resume: str | None = None
     use_result_cache: bool = True
     cache_dir: Path | None = None
@@ -138,6 +142,7 @@ class BatchSettings:
             "runs_dir": runs_dir if runs_dir.is_absolute() else loaded.base / runs_dir,
             "max_tokens": m.max_tokens,
             "ttl": m.ttl,
+            "samples": m.samples,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -192,33 +197,59 @@ class Estimate:
     input_tokens: int
     output_tokens: int
     cost: Cost | None  # None: the model has no prices in the table
+    pairs: int = 0  # pairs behind the requests (requests = pairs × samples)
+    one_sample: Cost | None = None  # with --samples K > 1: the same pairs asked once each
 
     def line(self) -> str:
+        drawn = (
+            f" ({self.pairs} pairs × {self.requests // self.pairs} samples)"
+            if self.pairs and self.requests > self.pairs
+            else ""
+        )
         head = (
-            f"preflight: {self.requests} requests, ~{self.input_tokens:,} input"
+            f"preflight: {self.requests} requests{drawn}, ~{self.input_tokens:,} input"
             f" + ~{self.output_tokens:,} output tokens"
         )
         if self.cost is None:
             return head + " (no prices for this model)"
         c = self.cost
-        return (
+        line = (
             head
             + f"; ~${c.usd:.4f} with the cache plan (floor), ${c.no_cache_usd:.4f} without caching"
         )
+        if self.one_sample is not None and self.one_sample.usd > 0:
+            times = c.usd / self.one_sample.usd
+            line += f"; one sample each: ~${self.one_sample.usd:.4f} (samples cost ×{times:.1f})"
+        return line
 
 
 def estimate(started: RunStarted, tail_tokens: int, ttl: costs.Ttl, batch: bool) -> Estimate:
-    """Tokens and dollars for the pairs about to be requested, assuming the cache plan holds."""
+    """Tokens and dollars for the draws about to be requested, assuming the cache plan holds.
+
+    A sampled pair's tool block is a plan segment (written once, read by its other samples),
+    so only unsampled draws add a tail; with samples, the same pairs asked once each are
+    estimated too, so the preflight shows what K costs.
+    """
     n = len(started.pairs)
+    per_pair = Counter(d.pair for d in started.pairs)
+    tails = sum(k for k in per_pair.values() if k == 1)
     plan = started.plan
     prefix = sum(s.tokens * s.shared_by for s in plan.segments) if plan else 0
     info = model_info(started.model.partition(":")[2])
-    cost = (
-        costs.estimate_run(info, plan, n, tail_tokens, EST_OUTPUT_TOKENS, ttl=ttl, batch=batch)
-        if info
-        else None
+    cost = one = None
+    if info:
+        cost = costs.estimate_run(
+            info, plan, n, tail_tokens, EST_OUTPUT_TOKENS, ttl=ttl, batch=batch, tail_requests=tails
+        )
+        if plan is not None and n > len(per_pair):
+            pairs_per_persona = Counter(persona for _, persona in per_pair)
+            single = costs.one_sample_plan(plan, pairs_per_persona)
+            one = costs.estimate_run(
+                info, single, len(per_pair), tail_tokens, EST_OUTPUT_TOKENS, ttl=ttl, batch=batch
+            )
+    return Estimate(
+        n, prefix + tails * tail_tokens, n * EST_OUTPUT_TOKENS, cost, len(per_pair), one
     )
-    return Estimate(n, prefix + n * tail_tokens, n * EST_OUTPUT_TOKENS, cost)
 
 
 def _tail_tokens(tools: Sequence[LoadedTool], base: Path) -> int:
@@ -243,7 +274,7 @@ class BatchSummary:
     ok: int
     failed: int
     refused: int
-    pending: list[tuple[str, str]]
+    pending: list[DrawId]
     cost: Cost
     why: dict[str, int]
     records: list[Path]
@@ -252,6 +283,8 @@ class BatchSummary:
     notes: list[str]
     problems: list[str]
     batches: list[str] = field(default_factory=list)
+    samples: int = 1
+    verdicts: VerdictReport | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -267,7 +300,10 @@ class BatchSummary:
             "failed": self.failed,
             "refused": self.refused,
             "pending": len(self.pending),
-            "pending_pairs": [{"tool": t, "persona": p} for t, p in self.pending],
+            "pending_pairs": [
+                {"tool": d.tool_slug, "persona": d.persona, "model": d.model, "sample": d.sample}
+                for d in self.pending
+            ],
             "cost": self.cost.model_dump(),
             "estimate": None
             if self.estimate is None
@@ -277,6 +313,10 @@ class BatchSummary:
                 "output_tokens": self.estimate.output_tokens,
                 "usd": self.estimate.cost.usd if self.estimate.cost else None,
                 "no_cache_usd": self.estimate.cost.no_cache_usd if self.estimate.cost else None,
+                "pairs": self.estimate.pairs,
+                "one_sample_usd": self.estimate.one_sample.usd
+                if self.estimate.one_sample
+                else None,
             },
             "why": dict(sorted(self.why.items())),
             "records": [str(p) for p in self.records],
@@ -284,6 +324,9 @@ class BatchSummary:
             "batches": self.batches,
             "notes": self.notes,
             "problems": self.problems,
+            "samples": self.samples,
+            # With samples or a jury: each pair's verdict, the tools' intervals (run/report.py).
+            "verdicts": self.verdicts.model_dump(mode="json") if self.verdicts else None,
         }
 
 
@@ -307,6 +350,11 @@ async def run_batch(
     base = loaded.base
     personas = select_personas(load_personas(persona_dirs(base)), settings.personas)
     batch_api = settings.via == "batch-api"
+    if batch_api and settings.samples > 1:
+        raise InputError(
+            f"{loaded.path}: --samples {settings.samples} needs streaming (samples are told "
+            "apart by a request header, which batch requests cannot carry): use --via stream"
+        )
     options = replace(
         settings.options,
         model=settings.model,
@@ -323,6 +371,7 @@ async def run_batch(
         budget_usd=settings.budget_usd,
         resume=settings.resume,
         keep_results=False,
+        samples=settings.samples,
     )
     tail = _tail_tokens(tools, base)
     seen: list[Estimate] = []
@@ -365,12 +414,13 @@ def _summarise(
         why: Counter[str] = Counter()
         read = total_in = 0
         wanted = {t.slug for pair in comparisons for t in pair}
-        for_records: dict[tuple[str, str], PairResult] = {}
+        sampled = manifest.samples > 1 or bool(manifest.jury)
+        drawn: list[PairResult] = []  # the records' tools' draws (every draw when sampled)
         updates: list[tuple[str, str, KeyInputs]] = []
         for r in store.iter_results():  # streamed: never every result at once
             counts[r.status] += 1
-            if r.tool_slug in wanted:
-                for_records[(r.tool_slug, r.persona)] = r
+            if r.tool_slug in wanted or sampled:
+                drawn.append(r)
             if (
                 r.tool_slug not in manifest.inputs.tools
                 or r.persona not in manifest.inputs.personas
@@ -393,8 +443,14 @@ def _summarise(
         for slug, persona, now in updates:
             index.set(slug, persona, now)
         index.save()
+        verdicts = aggregate_pairs(drawn, manifest.jury)
+        for_records = shown_results(verdicts)
+        report = verdict_report(manifest, drawn) if sampled else None
         records = [
-            write_record(build_record(a, b, personas, manifest, for_records), store.records_dir())
+            write_record(
+                build_record(a, b, personas, manifest, for_records, verdicts=verdicts),
+                store.records_dir(),
+            )
             for a, b in comparisons
         ]
     finally:
@@ -413,7 +469,7 @@ def _summarise(
         ok=counts["ok"],
         failed=counts["failed"],
         refused=counts["refused"],
-        pending=list(outcome.pending),
+        pending=list(outcome.pending_draws),
         cost=manifest.cost,
         why=dict(why),
         records=records,
@@ -422,6 +478,8 @@ def _summarise(
         notes=notes,
         problems=problems,
         batches=batches,
+        samples=manifest.samples,
+        verdicts=report,
     )
 
 

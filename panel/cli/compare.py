@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from panel.cli.options import BaseUrlOpt, PersonasOpt, split_ids
+from panel.aggregate import PairVerdict
+from panel.cli.options import BaseUrlOpt, PersonasOpt, SamplesOpt, split_ids
 from panel.errors import InputError
 from panel.inputs.personas import Persona, load_personas, select_personas
 from panel.inputs.prompts import load_prompts
@@ -25,9 +26,10 @@ from panel.pages.records import (
     ToolCard,
     compare,
     load_votes,
+    run_verdicts,
     write_record,
 )
-from panel.pages.render import write_pages
+from panel.pages.render import stability, write_pages
 from panel.providers.select import parse_model
 from panel.run.events import Event, EventSink, ReviewFinished
 from panel.runformat import PairId, PairResult, RunManifest
@@ -68,18 +70,27 @@ class CurrentView:
     def results(self) -> dict[PairId, PairResult]:
         return self._results
 
+    def verdicts(self) -> dict[PairId, PairVerdict]:
+        return {pair: v for pair, v in run_verdicts(self.run).items() if pair in self._results}
+
     def records_dir(self) -> Path:
         return self.run.records_dir()
 
 
 def current_results(
-    run: RunView, tools: Sequence[LoadedTool], personas: Sequence[Persona], model: str
+    run: RunView,
+    tools: Sequence[LoadedTool],
+    personas: Sequence[Persona],
+    model: str,
+    samples: int = 1,
 ) -> dict[PairId, PairResult]:
-    """The run's verdicts whose tool file, persona file, templates, schema and model are current."""
+    """The run's verdicts whose tool file, persona file, templates, schema and model are current
+    (and drawn as many times as asked: a run with other --samples lends its draws only through
+    the result cache, draw by draw)."""
     manifest = run.manifest()
     inputs = manifest.inputs
     templates = load_prompts(prompt_dirs()).template_digests()
-    if manifest.model != model or inputs.templates != templates:
+    if manifest.model != model or inputs.templates != templates or manifest.samples != samples:
         return {}
     if inputs.verdict_schema != schema_digest():
         return {}
@@ -131,6 +142,7 @@ def engine_runner(
     personas: Sequence[Persona],
     base_url: str | None = None,
     on_event: EventSink | None = None,
+    samples: int = 1,
 ) -> RunMissing:
     """run_missing wired to the engine: a new run of the missing tools, opened as a RunStore."""
 
@@ -139,7 +151,11 @@ def engine_runner(
         from panel.store.runs import RunStore
 
         options = RunOptions(
-            model=model, personas=[p.id for p in personas], runs_dir=runs_dir, base_url=base_url
+            model=model,
+            personas=[p.id for p in personas],
+            runs_dir=runs_dir,
+            base_url=base_url,
+            samples=samples,
         )
         outcome = await run_panel(tools, options, on_event)
         return RunStore.open(runs_dir, outcome.run_id)
@@ -162,6 +178,7 @@ def compare_cmd(
         Path | None, typer.Option("--votes", help="YAML/JSON file: tool name -> votes.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the record JSON.")] = False,
+    samples: SamplesOpt = 1,
 ) -> None:
     """Build and render "A vs B": HTML, Markdown and JSON, running the panel for what is missing.
 
@@ -186,8 +203,8 @@ def compare_cmd(
     seen = Reuse()
     view: RunView | None = None
     if base is not None:
-        view = CurrentView(base, current_results(base, [a, b], panel, str(spec)))
-    runner = engine_runner(str(spec), runs_dir, panel, base_url, seen)
+        view = CurrentView(base, current_results(base, [a, b], panel, str(spec), samples))
+    runner = engine_runner(str(spec), runs_dir, panel, base_url, seen, samples)
     tally = load_votes(votes) if votes else None
     record, used = asyncio.run(compare(a, b, panel, view, runner, tally))
     if view is not None:  # the base run's verdicts that made it onto the page
@@ -227,7 +244,8 @@ def summary_lines(record: ComparisonRecord, seen: Reuse, base: str | None) -> li
 
     def side(card: ToolCard) -> str:
         pct = "—" if card.panel_ship_pct is None else f"{card.panel_ship_pct}%"
-        return f"{card.name} {pct} ({card.ship_votes}/{card.verdicts} ship)"
+        drawn = f", {stability(card)}" if card.stability else ""
+        return f"{card.name} {pct} ({card.ship_votes}/{card.verdicts} ship{drawn})"
 
     reviewers = len(a.split)
     lines = [

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import typer
 
 from panel.pages.diff import FailOn, RunDiff, compare_runs, format_diff
-from panel.pages.publish import open_run, published_run_id
+from panel.pages.publish import open_run, open_verdicts, published_run_id
 from panel.store.runindex import resolve_run_id
 
 Format = Literal["text", "md", "html", "json"]
@@ -18,7 +18,8 @@ def diff_runs(run_a: str, run_b: str | None, runs_dir: Path, site: Path) -> RunD
     """Diff two runs; with one, diff the site's published run (before) against it (after)."""
     before, after = (run_a, run_b) if run_b else (published_run_id(site), run_a)
     before, after = resolve_run_id(runs_dir, before), resolve_run_id(runs_dir, after)
-    return compare_runs(open_run(runs_dir, before)[0], open_run(runs_dir, after)[0])
+    verdicts = (open_verdicts(runs_dir, before), open_verdicts(runs_dir, after))
+    return compare_runs(open_run(runs_dir, before)[0], open_run(runs_dir, after)[0], verdicts)
 
 
 def diff_cmd(
@@ -33,7 +34,12 @@ def diff_cmd(
     fmt: Annotated[Format, typer.Option("--format", help="text, md, html or json.")] = "text",
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     fail_on: Annotated[
-        FailOn | None, typer.Option("--fail-on", help="Exit 1 on any flip, or on any change.")
+        FailOn | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 on any flip; on any flip but those on unstable pairs (stable-flip: "
+            "pairs whose samples disagree may be noise); or on any change.",
+        ),
     ] = None,
 ) -> None:
     """Show what changed between two runs, persona by persona, and why."""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from panel.pages.publish import PublishReport, publish
+from panel.pages.publish import PublishReport, flip_note, publish
 
 
 def _summary(report: PublishReport) -> list[str]:
@@ -26,6 +26,7 @@ def _summary(report: PublishReport) -> list[str]:
         lines += [
             f"    accepted flip: {f.tool} × {f.persona}: "
             f"{'ship' if f.before else 'not ship'} -> {'ship' if f.after else 'not ship'}"
+            + flip_note(f)
             for f in update.flips
         ]
     lines += [f"  removed   {slug}" for slug in report.removed]

@@ -19,11 +19,13 @@ from panel.cli.options import (
     BehaviourOpt,
     ConcurrencyOpt,
     FaultsOpt,
+    FlipsOpt,
     JsonOpt,
     LatencyOpt,
     ModelOpt,
     PersonasOpt,
     RunsDirOpt,
+    SamplesOpt,
     SeedOpt,
     ThinkingOpt,
     split_ids,
@@ -72,10 +74,12 @@ def run(
         float | None, typer.Option("--budget", help="Stop launching at this many USD.")
     ] = None,
     thinking: ThinkingOpt = False,
+    samples: SamplesOpt = 1,
     seed: SeedOpt = 0,
     latency_scale: LatencyOpt = 0.5,
     faults: FaultsOpt = None,
     behaviour: BehaviourOpt = "normal",
+    flips: FlipsOpt = None,
 ) -> None:
     """Run every persona on every tool; stream the verdicts; write `runs/<run-id>/`.
 
@@ -104,6 +108,9 @@ def run(
         seed = seed if _given(ctx, "seed") else int(took.get("emulator_seed") or seed)
         if not _given(ctx, "behaviour") and took.get("emulator_behaviour"):
             behaviour = str(took["emulator_behaviour"])
+        if not _given(ctx, "flips") and took.get("emulator_flips"):
+            flips = str(took["emulator_flips"])
+        samples = samples if _given(ctx, "samples") else asked.samples
     if not tool_files:
         raise ConfigError("give tool files (or folders), or --resume RUN_ID")
     spec = parse_model(model)
@@ -133,10 +140,11 @@ def run(
         use_result_cache=not no_cache,
         budget_usd=budget,
         thinking=thinking,
+        samples=samples,
         resume=resume,
         retry_failed=retry_failed,
         emulator=EmulatorSettings(
-            seed=seed, latency_scale=latency_scale, behaviour=behaviour, faults=faults
+            seed=seed, latency_scale=latency_scale, behaviour=behaviour, faults=faults, flips=flips
         ),
     )
     handle = RunHandle(resume_hint(["run"], runs_dir))

@@ -3,6 +3,8 @@
 compare_runs() is pure: it takes (manifest, results) for each side, so it works on any two
 runs (or a run and itself). Kinds: flip (both sides have a verdict and ship changed),
 changed (confidence, headline, quote, rubric answers, or status/error class), added, removed.
+With the runs' pair verdicts (samples, juries), each flip also says whether it is on a stable
+or an unstable pair (panel.aggregate.flip_stability): an unstable flip may be sampling noise.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from panel.aggregate import PairVerdict, flip_stability
 from panel.inputs.textsafety import terminal_safe, terminal_safe_tree
 from panel.pages.records import ship_pct
 from panel.runformat import PairResult, RunManifest
 
 Kind = Literal["flip", "changed", "added", "removed"]
-FailOn = Literal["flip", "change"]
+FailOn = Literal["flip", "stable-flip", "change"]
+FlipStability = Literal["stable", "unstable", "unmeasured"]
+Verdicts = Mapping[tuple[str, str], PairVerdict]
 Results = Mapping[tuple[str, str], PairResult]
 RunSide = tuple[RunManifest, Results]
 CONFIDENCE_EPSILON = 0.005  # below this a confidence move is float noise, not a change
@@ -56,6 +61,9 @@ class Change(_Frozen):
     headline_diff: list[WordOp] = Field(default_factory=list)
     quote_diff: list[WordOp] = Field(default_factory=list)
     rubric_changed: list[str] = Field(default_factory=list)  # question ids
+    # On a flip: "unstable" when either side's samples disagree (maybe noise), "stable" when
+    # both sides were sampled and agree with themselves, "unmeasured" otherwise.
+    stability: FlipStability | None = None
 
 
 class ToolShift(_Frozen):
@@ -80,6 +88,8 @@ class Summary(_Frozen):
     added: int
     removed: int
     unchanged: int
+    stable_flips: int = 0  # flips on pairs sampled stable on both sides
+    unstable_flips: int = 0  # flips on pairs whose samples disagree on either side
 
 
 class RunDiff(_Frozen):
@@ -95,6 +105,8 @@ class RunDiff(_Frozen):
         """True when the diff holds a difference of the kind --fail-on names."""
         if on == "flip":
             return self.summary.flips > 0
+        if on == "stable-flip":  # every flip but those the samples say may be noise
+            return self.summary.flips > self.summary.unstable_flips
         return bool(self.changes)
 
 
@@ -221,8 +233,11 @@ def _why(a: RunManifest, b: RunManifest) -> list[Why]:
     return out
 
 
-def compare_runs(a: RunSide, b: RunSide) -> RunDiff:
-    """Every tool × persona difference from run a (before) to run b (after)."""
+def compare_runs(
+    a: RunSide, b: RunSide, verdicts: tuple[Verdicts, Verdicts] | None = None
+) -> RunDiff:
+    """Every tool × persona difference from run a (before) to run b (after); with both runs'
+    pair verdicts (RunStore.verdicts), flips are marked stable or unstable."""
     (ma, ra), (mb, rb) = a, b
     names = {slug: r.tool for (slug, _), r in {**ra, **rb}.items()}
     changes: list[Change] = []
@@ -253,6 +268,10 @@ def compare_runs(a: RunSide, b: RunSide) -> RunDiff:
             )
         elif before is not None and after is not None:
             change = _compare_pair(slug, names[slug], persona, before, after)
+            if change is not None and change.kind == "flip" and verdicts is not None:
+                va, vb = verdicts[0].get(key), verdicts[1].get(key)
+                how = flip_stability(va.stable if va else None, vb.stable if vb else None)
+                change = change.model_copy(update={"stability": how})
             if change is not None:
                 changes.append(change)
     tools = [
@@ -276,6 +295,8 @@ def compare_runs(a: RunSide, b: RunSide) -> RunDiff:
             added=counts["added"],
             removed=counts["removed"],
             unchanged=both,
+            stable_flips=sum(1 for c in changes if c.stability == "stable"),
+            unstable_flips=sum(1 for c in changes if c.stability == "unstable"),
         ),
         why=_why(ma, mb),
     )
@@ -299,9 +320,27 @@ def _pct(value: int | None) -> str:
 def _summary_line(d: RunDiff) -> str:
     s = d.summary
     return (
-        f"{s.flips} flips, {s.changed} changed, {s.added} added, {s.removed} removed, "
-        f"{s.unchanged} unchanged"
+        f"{s.flips} flips{_flip_split(s)}, {s.changed} changed, {s.added} added, "
+        f"{s.removed} removed, {s.unchanged} unchanged"
     )
+
+
+def _flip_split(s: Summary) -> str:
+    if not (s.stable_flips or s.unstable_flips):
+        return ""
+    return f" ({s.stable_flips} on stable pairs, {s.unstable_flips} on unstable)"
+
+
+UNSTABLE_NOTE = (
+    "an unstable flip is on a pair whose samples disagree (in either run): it may be sampling "
+    "noise, and a rerun could flip it back; a stable flip is on a pair every sample agreed on "
+    "in both runs: the verdict really changed"
+)
+
+
+def _kind(c: Change) -> str:
+    """ "flip", or "flip (unstable)" when the runs' samples say how much it means."""
+    return c.kind + (f" ({c.stability})" if c.stability else "")
 
 
 def _why_line(w: Why) -> str:
@@ -333,13 +372,15 @@ def format_text(d: RunDiff) -> str:
     """Plain text (safe to print through rich with markup off)."""
     lines = [f"diff {d.run_a} -> {d.run_b}: {_summary_line(d)}"]
     for c in d.changes:
-        lines.append(f"  {c.kind.upper():8} {c.tool} × {c.persona}: {_detail(c)}")
+        lines.append(f"  {_kind(c).upper():8} {c.tool} × {c.persona}: {_detail(c)}")
         if c.headline_diff:
             lines.append(
                 "           headline: " + _ops_text(c.headline_diff, "{+", "+}", "[-", "-]")
             )
         if c.quote_diff:
             lines.append("           quote: " + _ops_text(c.quote_diff, "{+", "+}", "[-", "-]"))
+    if d.summary.stable_flips or d.summary.unstable_flips:
+        lines.append(f"note: {UNSTABLE_NOTE}")
     moved = [t for t in d.tools if t.before_pct != t.after_pct]
     if moved:
         lines.append("ship % by tool:")
@@ -368,8 +409,10 @@ def format_markdown(d: RunDiff) -> str:
                 detail += " · headline: " + _md_ops(c.headline_diff)
             if c.quote_diff:
                 detail += " · quote: " + _md_ops(c.quote_diff)
-            out.append(f"| {_md(c.tool)} | {_md(c.persona)} | {c.kind} | {detail} |")
+            out.append(f"| {_md(c.tool)} | {_md(c.persona)} | {_md(_kind(c))} | {detail} |")
         out.append("")
+        if d.summary.stable_flips or d.summary.unstable_flips:
+            out += [_md(f"Note: {UNSTABLE_NOTE}."), ""]
     moved = [t for t in d.tools if t.before_pct != t.after_pct]
     if moved:
         out += ["## Ship % by tool", ""]
@@ -397,7 +440,14 @@ def format_html(d: RunDiff) -> str:
     return (
         html_env()
         .get_template("diff.html.j2")
-        .render(d=d, summary=_summary_line(d), detail=_detail, verdict=_verdict, pct=_pct)
+        .render(
+            d=d,
+            summary=_summary_line(d),
+            detail=_detail,
+            verdict=_verdict,
+            pct=_pct,
+            flip_note=UNSTABLE_NOTE if d.summary.stable_flips or d.summary.unstable_flips else "",
+        )
     )
 
 

@@ -96,6 +96,7 @@ def pair_result(
     model: str,
     finished_at: str,
     canaries: Sequence[str] = (),
+    sample: int = 0,
 ) -> PairResult:
     """The terminal line for a pair: its verdict (post-checked for injection) or its error."""
     common: dict[str, Any] = {
@@ -109,6 +110,7 @@ def pair_result(
         "synthetic": synthetic,
         "model": model,
         "finished_at": finished_at,
+        "sample": sample,
     }
     if error is not None:
         refused = error.error_class is ErrorClass.REFUSED

@@ -20,7 +20,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
 
 from pydantic import ValidationError
 
@@ -33,6 +32,7 @@ from panel.inputs.workspace import persona_dirs, prompt_dirs
 from panel.modeltable import ModelInfo
 from panel.providers.base import (
     ArgsDelta,
+    Breakpoint,
     Provider,
     Reask,
     StreamCompleted,
@@ -56,14 +56,16 @@ from panel.run.events import (
     VerdictDelta,
 )
 from panel.run.launch import LaunchStrategy
-from panel.run.planning import build_cache_plan
+from panel.run.planning import SampledTool, build_cache_plan
 from panel.run.resume import check_same_run, mark_stopped
 from panel.run.retry import PairRetry, PauseGate, RetryLimits, RunPaused
 from panel.run.scheduler import AdaptiveLimit, CacheAwareScheduler
 from panel.runformat import (
+    SAMPLE_HEADER,
     Attempt,
     CachePlan,
     Cost,
+    DrawId,
     InputDigest,
     Inputs,
     PairId,
@@ -118,6 +120,7 @@ class RunOptions:
     # big batches; read them back with RunStore.iter_results).
     keep_results: bool = True
     thinking: bool = False  # let models think (their default); off: disabled where allowed
+    samples: int = 1  # draws per (tool, persona): the verdict is their majority (panel.aggregate)
 
 
 class RunStoppedError(ConfigError):
@@ -207,7 +210,10 @@ class _PanelRun:
         self.fatal_result: PairResult | None = None
         self.results: list[PairResult] = []
         self.requested = 0
-        self.breakpoints: dict[str, frozenset[Literal["house", "persona"]]] = {}
+        self.breakpoints: dict[str, frozenset[Breakpoint]] = {}
+        self.sampled_pairs: set[PairId] = set()  # pairs with 2+ draws to send: a tool breakpoint
+        self.model = str(spec)
+        self.jury = False  # one member of a jury (panel.run.jury): attempts name their model
         self.launcher: LaunchStrategy | None = None
 
     def _settings(self) -> dict[str, str | int | float | bool | None]:
@@ -223,6 +229,8 @@ class _PanelRun:
         if self.provider.synthetic:
             s["emulator_seed"] = self.options.emulator.seed
             s["emulator_behaviour"] = self.options.emulator.behaviour
+            if self.options.emulator.flips:  # only then: keys without it stay as they were
+                s["emulator_flips"] = self.options.emulator.flips
         return s
 
     # -- the run ------------------------------------------------------------------------
@@ -243,15 +251,13 @@ class _PanelRun:
         if o.resume:
             store = RunStore.open(o.runs_dir, o.resume, write=True)
             try:  # the same run, or refused with the run untouched (panel.run.resume)
-                check_same_run(store.manifest(), str(self.spec), self.inputs, self.settings)
+                check_same_run(
+                    store.manifest(), str(self.spec), self.inputs, self.settings, samples=o.samples
+                )
                 if o.retry_failed:
-                    failed = {(r.tool_slug, r.persona) for r in store.iter_results()}
-                    failed -= {
-                        (r.tool_slug, r.persona)
-                        for r in store.iter_results()
-                        if r.status != "failed"
-                    }
-                    store.drop_results(failed)
+                    store.drop_results(
+                        {r.draw for r in store.iter_results() if r.status == "failed"}
+                    )
             except BaseException:
                 store.release()
                 raise
@@ -270,6 +276,7 @@ class _PanelRun:
             pairs_total=pairs_total,
             usage=Usage(),
             cost=Cost(usd=0.0, floor_usd=0.0, no_cache_usd=0.0),
+            samples=o.samples,
         )
         return RunStore.create(o.runs_dir, manifest)
 
@@ -277,14 +284,18 @@ class _PanelRun:
         self.store = store
         if self.options.resume:  # the budget is the run's: earlier invocations' spend counts
             self.spent = spent_so_far(store, self._usage_cost)
-        done: set[PairId] | dict[PairId, PairResult]
-        if self.options.keep_results:
-            done = store.results()
-            self.results = list(done.values())
-        else:  # stream the file: a 10k-pair run never holds every result
-            done = {(r.tool_slug, r.persona) for r in store.iter_results()}
-        all_pairs = [(t, p) for t in self.tools for p in self.personas]
-        todo = [pair for pair in all_pairs if pair not in done]
+        done: set[DrawId] = set()
+        for r in store.iter_results():  # streamed: a 10k-pair run never holds every result
+            if r.model == self.model:
+                done.add(r.draw)
+                self._keep(r)
+        all_draws = [
+            DrawId(t, p, self.model, k)
+            for t in self.tools
+            for p in self.personas
+            for k in range(self.options.samples)
+        ]
+        todo = [draw for draw in all_draws if draw not in done]
         cache = self._result_cache()
         reused = 0
         notes: list[str] = [
@@ -292,10 +303,10 @@ class _PanelRun:
         ]
         if cache is not None:
             remaining = []
-            for pair in todo:
-                hit = cache.get(self._pair_key(pair), tool_slug=pair[0], persona=pair[1])
+            for draw in todo:
+                hit = self._cached(cache, draw)
                 if hit is None:
-                    remaining.append(pair)
+                    remaining.append(draw)
                     continue
                 result = hit.model_copy(update={"reused": True, "attempts": 0, "cost_usd": 0.0})
                 store.append_result(result)
@@ -325,14 +336,15 @@ class _PanelRun:
         if cache is not None:
             cache.close()
         manifest = self._finish_manifest(store, plan, pending, notes)
-        order = {pair: i for i, pair in enumerate(all_pairs)}
-        self.results.sort(key=lambda r: order.get((r.tool_slug, r.persona), len(order)))
+        order = {draw: i for i, draw in enumerate(all_draws)}
+        self.results.sort(key=lambda r: order.get(r.draw, len(order)))
         outcome = RunOutcome(
             run_id=store.run_id,
             run_dir=store.path,
             manifest=manifest,
             results=self.results,
-            pending=pending,
+            pending=list(dict.fromkeys(d.pair for d in pending)),
+            pending_draws=pending,
             reused=reused,
             requested=self.requested,
             max_in_flight=self.limit.peak,
@@ -354,17 +366,29 @@ class _PanelRun:
             return None
         return ResultCache(self.options.cache_dir or self.options.runs_dir / ".cache")
 
-    def _pair_key(self, pair: PairId) -> str:
+    def _pair_key(self, draw: DrawId) -> str:
         return pair_key_for(
-            self.inputs, pair[0], pair[1], model=self.spec.model, provider=self.spec.provider
+            self.inputs,
+            draw.tool_slug,
+            draw.persona,
+            model=self.spec.model,
+            provider=self.spec.provider,
+            sample=draw.sample,
         )
 
-    def _plan(self, todo: Sequence[PairId]) -> CachePlan | None:
+    def _cached(self, cache: ResultCache, draw: DrawId) -> PairResult | None:
+        return cache.get(
+            self._pair_key(draw), tool_slug=draw.tool_slug, persona=draw.persona, sample=draw.sample
+        )
+
+    def _plan(self, todo: Sequence[DrawId]) -> CachePlan | None:
         # Breakpoints only where another request of this run will read the prefix.
-        per_persona = Counter(p for _, p in todo)
+        per_persona = Counter(d.persona for d in todo)
+        per_pair = Counter(d.pair for d in todo)
+        self.sampled_pairs = {pair for pair, n in per_pair.items() if n > 1}
         self.breakpoints = {}
         for persona, n in per_persona.items():
-            marks: set[Literal["house", "persona"]] = set()
+            marks: set[Breakpoint] = set()
             if len(todo) > 1:
                 marks.add("house")
             if n > 1:
@@ -372,12 +396,26 @@ class _PanelRun:
             self.breakpoints[persona] = frozenset(marks)
         # One rendered request per persona stands for all of its pairs (the prefix is what the
         # plan measures): a 10k-pair run never renders every prompt up front.
-        firsts: dict[str, PairId] = {}
-        for pair in todo:
-            firsts.setdefault(pair[1], pair)
-        samples = [self.request(pair) for pair in firsts.values()]
+        firsts: dict[str, DrawId] = {}
+        for draw in todo:
+            firsts.setdefault(draw.persona, draw)
+        requests = [self.request(draw) for draw in firsts.values()]
+        # With samples, each sampled pair's tool block is a segment: one request per tool.
+        sampled: dict[str, dict[str, int]] = {}
+        for (tool, persona), n in per_pair.items():
+            if n > 1:
+                sampled.setdefault(tool, {})[persona] = n
+        tools = [
+            SampledTool(self.request(DrawId(tool, next(iter(ks)), self.model)), ks)
+            for tool, ks in sampled.items()
+        ]
         return build_cache_plan(
-            self.provider, self.info, samples, self.options.cache_ttl, counts=per_persona
+            self.provider,
+            self.info,
+            requests,
+            self.options.cache_ttl,
+            counts=per_persona,
+            sampled=tools,
         )
 
     def _keep(self, result: PairResult) -> None:
@@ -391,10 +429,13 @@ class _PanelRun:
             self.info, usage, ttl=self.options.cache_ttl, batch=self.batch_pricing
         )
 
-    def request(self, pair: PairId) -> VerdictRequest:
-        tool, persona = self.tools[pair[0]], self.personas[pair[1]]
+    def request(self, draw: DrawId) -> VerdictRequest:
+        tool, persona = self.tools[draw.tool_slug], self.personas[draw.persona]
+        marks = self.breakpoints.get(persona.id, frozenset({"house", "persona"}))
+        if draw.pair in self.sampled_pairs:
+            marks = marks | {"tool"}
         return VerdictRequest(
-            breakpoints=self.breakpoints.get(persona.id, frozenset({"house", "persona"})),
+            breakpoints=marks,
             tool_slug=tool.slug,
             persona_id=persona.id,
             parts=render_prompt(persona, tool, self.prompts),
@@ -402,11 +443,15 @@ class _PanelRun:
             max_tokens=self.options.max_tokens,
             thinking=self.options.thinking,
             cache_ttl=self.options.cache_ttl,
+            # Samples share every byte of their body; the header (never part of a cache prefix,
+            # ignored by real APIs) is how panel's emulator tells them apart.
+            extra_headers={SAMPLE_HEADER: str(draw.sample)} if draw.sample else {},
+            sample=draw.sample,
         )
 
     async def stream(
-        self, todo: list[PairId], plan: CachePlan | None, cache: ResultCache | None
-    ) -> list[PairId]:
+        self, todo: list[DrawId], plan: CachePlan | None, cache: ResultCache | None
+    ) -> list[DrawId]:
         cacheable = {
             s.name: s.cacheable and s.shared_by > 1 for s in (plan.segments if plan else [])
         }
@@ -414,25 +459,26 @@ class _PanelRun:
             todo,
             gate_house=cacheable.get("tools+house", False),
             gate_personas=any(v for k, v in cacheable.items() if k.startswith("persona:")),
+            gate_samples=any(v for k, v in cacheable.items() if k.startswith("tool-blocks:")),
         )
-        pending: list[PairId] = []
+        pending: list[DrawId] = []
 
         async def worker() -> None:
             while True:
                 if self.stop_reason is not None:
                     pending.extend(await scheduler.drop_rest())
                     return
-                pair = await scheduler.next()
-                if pair is None:
+                draw = await scheduler.next()
+                if draw is None:
                     return
                 if self.options.budget_usd is not None and self.spent >= self.options.budget_usd:
                     self.stop_reason = f"budget of ${self.options.budget_usd:.2f} reached"
-                    pending.append(pair)
+                    pending.append(draw)
                     continue
-                finished = await self._claimed_review(pair, scheduler, cache)
+                finished = await self._claimed_review(draw, scheduler, cache)
                 if not finished:
-                    pending.append(pair)
-                await scheduler.started(pair)
+                    pending.append(draw)
+                await scheduler.started(draw)
 
         workers = max(1, min(self.options.concurrency, len(todo)))
         tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
@@ -447,21 +493,21 @@ class _PanelRun:
             raise
         return pending
 
-    # -- one pair -----------------------------------------------------------------------
+    # -- one draw (a pair, or one sample of it) -------------------------------------------
 
     async def _claimed_review(
-        self, pair: PairId, scheduler: CacheAwareScheduler, cache: ResultCache | None
+        self, draw: DrawId, scheduler: CacheAwareScheduler, cache: ResultCache | None
     ) -> bool:
-        """`_review` under a claim on the pair key, so a concurrent run never pays twice."""
+        """`_review` under a claim on the draw's key, so a concurrent run never pays twice."""
         if cache is None:
-            return await self._review(pair, scheduler, cache)
-        key = self._pair_key(pair)
+            return await self._review(draw, scheduler, cache)
+        key = self._pair_key(draw)
         async with claim_pair(cache.directory, key):
             # Looked up again under the claim: a concurrent run may have recorded this very
-            # pair since this run's first look (whether or not we had to wait for it).
-            hit = cache.get(key, tool_slug=pair[0], persona=pair[1])
+            # draw since this run's first look (whether or not we had to wait for it).
+            hit = self._cached(cache, draw)
             if hit is None:
-                return await self._review(pair, scheduler, cache)
+                return await self._review(draw, scheduler, cache)
             result = hit.model_copy(update={"reused": True, "attempts": 0, "cost_usd": 0.0})
             self.store.append_result(result)
             self._keep(result)
@@ -469,10 +515,10 @@ class _PanelRun:
             return True
 
     async def _review(
-        self, pair: PairId, scheduler: CacheAwareScheduler, cache: ResultCache | None
+        self, draw: DrawId, scheduler: CacheAwareScheduler, cache: ResultCache | None
     ) -> bool:
-        """Review one pair to a terminal result; False when the run stopped before that."""
-        base = self.request(pair)
+        """Review one draw to a terminal result; False when the run stopped before that."""
+        base = self.request(draw)
         retry = PairRetry(self.options.retry, self.gate)
         state = PairState(request=base)
         self.requested += 1
@@ -483,7 +529,7 @@ class _PanelRun:
                     async with self.limit:
                         if self.stop_reason is not None and state.attempts == 0:
                             raise _Stopped
-                        await self._attempt(pair, state, scheduler)
+                        await self._attempt(draw, state, scheduler)
                         await self.limit.succeeded()
         except _Stopped:
             return False
@@ -494,25 +540,25 @@ class _PanelRun:
             if exc.error_class in RUN_FATAL:
                 self.stop_reason = exc.message
                 if self.fatal is None:  # what this invocation saw, for the stopped record
-                    self.fatal_result = self._result(pair, state, error=exc)
+                    self.fatal_result = self._result(draw, state, error=exc)
                 self.fatal = exc
                 return False
-            self.finish_pair(pair, state, cache, error=exc)
+            self.finish_pair(draw, state, cache, error=exc)
         else:
-            self.finish_pair(pair, state, cache)
+            self.finish_pair(draw, state, cache)
         return True
 
     def finish_pair(
         self,
-        pair: PairId,
+        draw: DrawId,
         state: PairState,
         cache: ResultCache | None,
         error: UpstreamError | None = None,
     ) -> PairResult:
-        """Record a pair's terminal result: run store, result cache, event."""
+        """Record a draw's terminal result: run store, result cache, event."""
         if error is None:
             assert state.verdict is not None
-        result = self._result(pair, state, error=error)
+        result = self._result(draw, state, error=error)
         self.store.append_result(result)
         self._keep(result)
         if cache is not None and result.status != "failed":
@@ -521,43 +567,45 @@ class _PanelRun:
         return result
 
     async def _attempt(
-        self, pair: PairId, state: PairState, scheduler: CacheAwareScheduler
+        self, draw: DrawId, state: PairState, scheduler: CacheAwareScheduler
     ) -> None:
         state.prepare_next()
         state.attempts += 1
         request = state.request
         params_digest = json_digest(self.provider.build_params(request))
         started_at = utc_timestamp()
-        self.emit(ReviewStarted(pair[0], pair[1], state.attempts))
+        tool, persona = draw.pair
+        self.emit(ReviewStarted(tool, persona, state.attempts, draw.sample, draw.model))
         completed: StreamCompleted | None = None
         try:
             async for event in self.provider.stream_verdict(request):
                 if isinstance(event, StreamStarted):
-                    await scheduler.started(pair)
+                    await scheduler.started(draw)
                 elif isinstance(event, ArgsDelta):
-                    self.emit(VerdictDelta(pair[0], pair[1], event.snapshot))
+                    self.emit(VerdictDelta(tool, persona, event.snapshot, draw.sample, draw.model))
                 else:
                     completed = event
             assert completed is not None
-            state.verdict = self.validate(pair, completed, state)
+            state.verdict = self.validate(draw, completed, state)
         except UpstreamError as exc:
             usage = Usage(**exc.usage) if exc.usage else None
             if exc.error_class is ErrorClass.RATE_LIMITED:
                 self.limit.rate_limited()
-            self.record_attempt(pair, state, request, params_digest, started_at, usage, exc)
+            self.record_attempt(draw, state, request, params_digest, started_at, usage, exc)
             state.last_error = exc
             if exc.error_class in (
                 ErrorClass.RATE_LIMITED,
                 ErrorClass.OVERLOADED,
                 ErrorClass.SERVER_ERROR,
             ):
-                self.emit(ReviewRetrying(pair[0], pair[1], exc.error_class.value, exc.message))
+                why = exc.error_class.value
+                self.emit(ReviewRetrying(tool, persona, why, exc.message, draw.sample, draw.model))
             raise
         state.last_error = None
-        self.record_attempt(pair, state, request, params_digest, started_at, completed.usage, None)
+        self.record_attempt(draw, state, request, params_digest, started_at, completed.usage, None)
 
-    def validate(self, pair: PairId, completed: StreamCompleted, state: PairState) -> Verdict:
-        persona = self.personas[pair[1]]
+    def validate(self, draw: DrawId, completed: StreamCompleted, state: PairState) -> Verdict:
+        persona = self.personas[draw.persona]
         try:
             return validate_verdict(completed.tool_input, persona.rubric_ids)
         except (ValidationError, VerdictProblem) as exc:
@@ -580,7 +628,7 @@ class _PanelRun:
 
     def record_attempt(
         self,
-        pair: PairId,
+        draw: DrawId,
         state: PairState,
         request: VerdictRequest,
         request_digest: str,
@@ -597,9 +645,9 @@ class _PanelRun:
             state.usage = state.usage + Usage(known=False)
         self.store.append_attempt(
             Attempt(
-                tool_slug=pair[0],
-                persona=pair[1],
-                pair_key=self._pair_key(pair),
+                tool_slug=draw.tool_slug,
+                persona=draw.persona,
+                pair_key=self._pair_key(draw),
                 request_digest=request_digest,
                 attempt=state.attempts,
                 started_at=started_at,
@@ -610,27 +658,30 @@ class _PanelRun:
                 usage=usage,
                 request_id=error.request_id if error else None,
                 retry_after=error.retry_after if error else None,
+                sample=draw.sample,
+                model=self.model if self.jury else None,
             )
         )
 
     def _result(
-        self, pair: PairId, state: PairState, error: UpstreamError | None = None
+        self, draw: DrawId, state: PairState, error: UpstreamError | None = None
     ) -> PairResult:
         return pair_result(
-            self.tools[pair[0]],
-            pair[1],
+            self.tools[draw.tool_slug],
+            draw.persona,
             state,
             error=error,
             cost_usd=self._usage_cost(state.usage),
-            pair_key=self._pair_key(pair),
+            pair_key=self._pair_key(draw),
             synthetic=self.provider.synthetic,
-            model=str(self.spec),
+            model=self.model,
             finished_at=utc_timestamp(),
             canaries=self.options.canaries,
+            sample=draw.sample,
         )
 
     def _finish_manifest(
-        self, store: RunStore, plan: CachePlan | None, pending: list[PairId], notes: list[str]
+        self, store: RunStore, plan: CachePlan | None, pending: list[DrawId], notes: list[str]
     ) -> RunManifest:
         total = Usage()
         for u in [*self.usages, *self.batch_usages]:
@@ -644,7 +695,7 @@ class _PanelRun:
         status: RunStatus
         if self.fatal is not None and self.fatal.error_class is ErrorClass.AUTH:
             status = "failed"
-        elif pending or sum(1 for _ in store.iter_results()) < store.manifest().pairs_total:
+        elif pending or sum(1 for _ in store.iter_results()) < store.manifest().draws_total:
             status = "paused"  # never "complete" with a pair missing
         else:
             status = "complete"

@@ -19,7 +19,14 @@ from panel.runformat import Inputs, RunManifest
 from panel.store.runs import RunStore
 
 # The settings a resume takes from the manifest when the command line does not give them.
-RESUMED_SETTINGS = ("max_tokens", "thinking", "cache_ttl", "emulator_seed", "emulator_behaviour")
+RESUMED_SETTINGS = (
+    "max_tokens",
+    "thinking",
+    "cache_ttl",
+    "emulator_seed",
+    "emulator_behaviour",
+    "emulator_flips",
+)
 Setting = str | int | float | bool | None
 
 
@@ -32,6 +39,8 @@ class ResumeArguments:
     personas: list[str]
     model: str
     settings: dict[str, Setting]
+    samples: int = 1
+    jury: tuple[str, ...] = ()  # the jury's models; `model` then names the jury
 
 
 def resume_arguments(manifest: RunManifest) -> ResumeArguments:
@@ -41,6 +50,8 @@ def resume_arguments(manifest: RunManifest) -> ResumeArguments:
         personas=list(manifest.inputs.personas),
         model=manifest.model,
         settings={k: manifest.settings[k] for k in RESUMED_SETTINGS if k in manifest.settings},
+        samples=manifest.samples,
+        jury=tuple(manifest.jury),
     )
 
 
@@ -49,10 +60,20 @@ def _names(items: list[str]) -> str:
 
 
 def same_run_problems(
-    before: RunManifest, model: str, inputs: Inputs, settings: Mapping[str, Setting]
+    before: RunManifest,
+    model: str,
+    inputs: Inputs,
+    settings: Mapping[str, Setting],
+    *,
+    samples: int | None = None,
 ) -> list[str]:
     """Every way a resume asking `inputs` would differ from the run `before` (empty: same)."""
     out: list[str] = []
+    if samples is not None and samples != before.samples:
+        out.append(
+            f"--samples {samples}, but the run draws {before.samples} per pair (resume it with "
+            f"--samples {before.samples}, or without --samples)"
+        )
     if before.model != model:
         out.append(
             f"model {model}, but the run used {before.model} (resume it with --model "
@@ -91,10 +112,15 @@ def same_run_problems(
 
 
 def check_same_run(
-    before: RunManifest, model: str, inputs: Inputs, settings: Mapping[str, Setting]
+    before: RunManifest,
+    model: str,
+    inputs: Inputs,
+    settings: Mapping[str, Setting],
+    *,
+    samples: int | None = None,
 ) -> None:
     """Refuse a resume that would not be the same run (RunStoreError, the run untouched)."""
-    problems = same_run_problems(before, model, inputs, settings)
+    problems = same_run_problems(before, model, inputs, settings, samples=samples)
     if problems:
         raise RunStoreError(
             f"cannot resume run {before.run_id} as the same run: {'; '.join(problems)}. "

@@ -20,7 +20,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "panel"
 
-VOCABULARY = {"errors", "verdict", "runformat", "modeltable", "tokens", "digests", "redact"}
+VOCABULARY = {
+    "errors",
+    "verdict",
+    "runformat",
+    "modeltable",
+    "tokens",
+    "digests",
+    "redact",
+    "aggregate",
+}
 RANK = {"providers": 1, "inputs": 2, "store": 2, "run": 3, "pages": 4, "batch": 5, "cli": 6}
 SDKS = {"anthropic", "openai", "instructor", "httpx", "httpx2"}
 EMULATOR_MAY_IMPORT = {"panel.providers.cacheblocks"}
