@@ -423,7 +423,8 @@ def jury_agreement(verdicts: Iterable[PairVerdict], models: Sequence[str]) -> Ju
 
     Subjects are the pairs; raters the models (each model's verdict is its samples' majority);
     categories ship / not ship. Pairs where some model has no verdict are left out (Fleiss'
-    kappa needs the same raters on every subject).
+    kappa needs the same raters on every subject). `dissents_most` is the model with the
+    highest dissent (on a tie, the earlier in jury order), None when no model ever dissents.
     """
     table: list[list[int]] = []
     differs = dict.fromkeys(models, 0)

@@ -11,6 +11,7 @@ Results are streamed from disk, never all held: a 10k-pair batch runs in bounded
 
 from __future__ import annotations
 
+import functools
 import glob
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -18,7 +19,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from panel.aggregate import aggregate_pairs, shown_results
 from panel.errors import InputError, PanelError
@@ -34,7 +42,7 @@ from panel.run import costs
 from panel.run.engine import RunOptions, run_panel
 from panel.run.events import Event, EventSink, RunOutcome, RunStarted
 from panel.run.report import VerdictReport, verdict_report
-from panel.runformat import Cost, DrawId, PairResult, Ttl
+from panel.runformat import CachePlan, Cost, DrawId, PairResult, Ttl
 from panel.store.resultcache import KeyIndex, KeyInputs, why_requested
 from panel.store.runs import RunStore
 from panel.tokens import count_tokens
@@ -59,13 +67,20 @@ class BatchManifest(BaseModel):
     ttl: Ttl = "5m"
     thinking: bool = False  # let models that think by default do so
     samples: int = Field(default=1, ge=1, le=50)  # draws per tool × persona (--samples)
+    jury: list[str] | None = None  # every persona on each of these models (instead of model:)
 
-    @field_validator("personas", mode="before")
+    @field_validator("personas", "jury", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()] or None
         return value
+
+    @model_validator(mode="after")
+    def _one_of_model_and_jury(self) -> BatchManifest:
+        if self.model and self.jury:
+            raise ValueError("give model: or jury:, not both (a jury names its models)")
+        return self
 
 
 @dataclass(frozen=True)
@@ -124,6 +139,7 @@ class BatchSettings:
     max_tokens: int
     ttl: Ttl
     samples: int = 1
+    jury: tuple[str, ...] = ()
     resume: str | None = None
     use_result_cache: bool = True
     cache_dir: Path | None = None
@@ -143,6 +159,7 @@ class BatchSettings:
             "max_tokens": m.max_tokens,
             "ttl": m.ttl,
             "samples": m.samples,
+            "jury": tuple(m.jury or ()),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -197,15 +214,16 @@ class Estimate:
     input_tokens: int
     output_tokens: int
     cost: Cost | None  # None: the model has no prices in the table
-    pairs: int = 0  # pairs behind the requests (requests = pairs × samples)
+    pairs: int = 0  # pairs behind the requests (requests = pairs × models × samples)
     one_sample: Cost | None = None  # with --samples K > 1: the same pairs asked once each
+    models: int = 1  # a jury's models
 
     def line(self) -> str:
-        drawn = (
-            f" ({self.pairs} pairs × {self.requests // self.pairs} samples)"
-            if self.pairs and self.requests > self.pairs
-            else ""
-        )
+        per = self.requests // (self.pairs * self.models) if self.pairs else 1
+        shape = [f"{self.pairs} pairs"]
+        shape += [f"{self.models} models"] if self.models > 1 else []
+        shape += [f"{per} samples"] if per > 1 else []
+        drawn = f" ({' × '.join(shape)})" if len(shape) > 1 else ""
         head = (
             f"preflight: {self.requests} requests{drawn}, ~{self.input_tokens:,} input"
             f" + ~{self.output_tokens:,} output tokens"
@@ -224,18 +242,56 @@ class Estimate:
 
 
 def estimate(started: RunStarted, tail_tokens: int, ttl: costs.Ttl, batch: bool) -> Estimate:
-    """Tokens and dollars for the draws about to be requested, assuming the cache plan holds.
+    """Tokens and dollars for the draws about to be requested, assuming the cache plan holds
+    (for a jury, each model's draws under its own plan and prices, summed).
 
     A sampled pair's tool block is a plan segment (written once, read by its other samples),
     so only unsampled draws add a tail; with samples, the same pairs asked once each are
     estimated too, so the preflight shows what K costs.
     """
-    n = len(started.pairs)
-    per_pair = Counter(d.pair for d in started.pairs)
+    plans = started.plans or {started.model: started.plan}
+    parts = [
+        _estimate(
+            [d for d in started.pairs if not started.plans or d.model == model],
+            plan,
+            model,
+            tail_tokens,
+            ttl,
+            batch,
+        )
+        for model, plan in plans.items()
+    ]
+    prices = [p.cost for p in parts]
+    singles = [p.one_sample for p in parts]
+    return Estimate(
+        sum(p.requests for p in parts),
+        sum(p.input_tokens for p in parts),
+        sum(p.output_tokens for p in parts),
+        None if None in prices else _sum_costs(prices),
+        len({d.pair for d in started.pairs}),
+        None if None in singles else _sum_costs(singles),
+        len(plans),
+    )
+
+
+def _sum_costs(parts: Sequence[Cost | None]) -> Cost:
+    known = [c for c in parts if c is not None]
+    return functools.reduce(costs.add_costs, known)
+
+
+def _estimate(
+    draws: Sequence[DrawId],
+    plan: CachePlan | None,
+    model: str,
+    tail_tokens: int,
+    ttl: costs.Ttl,
+    batch: bool,
+) -> Estimate:
+    n = len(draws)
+    per_pair = Counter(d.pair for d in draws)
     tails = sum(k for k in per_pair.values() if k == 1)
-    plan = started.plan
     prefix = sum(s.tokens * s.shared_by for s in plan.segments) if plan else 0
-    info = model_info(started.model.partition(":")[2])
+    info = model_info(model.partition(":")[2])
     cost = one = None
     if info:
         cost = costs.estimate_run(
@@ -355,6 +411,8 @@ async def run_batch(
             f"{loaded.path}: --samples {settings.samples} needs streaming (samples are told "
             "apart by a request header, which batch requests cannot carry): use --via stream"
         )
+    if batch_api and settings.jury:
+        raise InputError(f"{loaded.path}: a jury streams its requests: use --via stream")
     options = replace(
         settings.options,
         model=settings.model,
@@ -372,6 +430,7 @@ async def run_batch(
         resume=settings.resume,
         keep_results=False,
         samples=settings.samples,
+        jury=settings.jury,
     )
     tail = _tail_tokens(tools, base)
     seen: list[Estimate] = []
@@ -426,7 +485,17 @@ def _summarise(
                 or r.persona not in manifest.inputs.personas
             ):
                 continue
-            now = KeyInputs.of(manifest.inputs, r.tool_slug, r.persona, manifest.model, r.status)
+            # A jury's models each have their own inputs (settings) and last result.
+            member = manifest.members.get(r.model)
+            slot = f"{r.persona}@{r.model}" if member else r.persona
+            inputs = (
+                manifest.inputs.model_copy(update={"settings": member.settings})
+                if member
+                else manifest.inputs
+            )
+            now = KeyInputs.of(
+                inputs, r.tool_slug, r.persona, r.model if member else manifest.model, r.status
+            )
             if r.reused:
                 counts["reused"] += 1
             else:
@@ -434,12 +503,12 @@ def _summarise(
                 total_in += (
                     r.usage.input_tokens + r.usage.cache_read_tokens + r.usage.cache_write_tokens
                 )
-                why[
-                    why_requested(
-                        index.get(r.tool_slug, r.persona), now, index.has_tool(r.tool_slug)
-                    )
-                ] += 1
-            updates.append((r.tool_slug, r.persona, now))
+                reason = why_requested(
+                    index.get(r.tool_slug, slot), now, index.has_tool(r.tool_slug)
+                )
+                # The pair's inputs are as before: this draw is a sample it never had.
+                why["new sample" if r.sample and reason == "not in cache" else reason] += 1
+            updates.append((r.tool_slug, slot, now))
         for slug, persona, now in updates:
             index.set(slug, persona, now)
         index.save()

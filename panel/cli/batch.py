@@ -18,6 +18,7 @@ from panel.cli.options import (
     BaseUrlOpt,
     FaultsOpt,
     JsonOpt,
+    JuryOpt,
     LatencyOpt,
     SeedOpt,
     ThinkingOpt,
@@ -73,6 +74,7 @@ def batch(
             "--samples", min=1, max=50, help="Verdicts per tool × persona (overrides samples:)."
         ),
     ] = None,
+    jury: JuryOpt = None,
 ) -> None:
     """Run the panel over a manifest's tools, reusing unchanged verdicts; build its comparisons.
 
@@ -92,9 +94,13 @@ def batch(
         source = ctx.get_parameter_source("seed")
         if source is None or source.name.startswith("DEFAULT"):
             seed = int(took.settings.get("emulator_seed") or seed)
-        model = model or took.model
+        model = model or (None if took.jury else took.model)
         samples = samples or took.samples
-    spec = parse_model(model or loaded.manifest.model)
+        jury = jury or ",".join(took.jury) or None
+    members = tuple(split_ids(jury) or loaded.manifest.jury or ())
+    if members and model:
+        raise ConfigError("give --model or --jury, not both (a jury names its models)")
+    spec = parse_model(members[0] if members else model or loaded.manifest.model)
     if spec.defaulted_to_emulator:
         err.print(
             "[yellow]no API key set (ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY): "
@@ -111,6 +117,7 @@ def batch(
         max_tokens=max_tokens,
         ttl=ttl,
         samples=samples,
+        jury=members or None,
         resume=resume,
         use_result_cache=not no_cache,
         options=RunOptions(

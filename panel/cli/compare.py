@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from panel.aggregate import PairVerdict
-from panel.cli.options import BaseUrlOpt, PersonasOpt, SamplesOpt, split_ids
+from panel.cli.options import BaseUrlOpt, JuryOpt, PersonasOpt, SamplesOpt, split_ids
 from panel.errors import InputError
 from panel.inputs.personas import Persona, load_personas, select_personas
 from panel.inputs.prompts import load_prompts
@@ -32,6 +32,7 @@ from panel.pages.records import (
 from panel.pages.render import stability, write_pages
 from panel.providers.select import parse_model
 from panel.run.events import Event, EventSink, ReviewFinished
+from panel.run.jury import jury_label
 from panel.runformat import PairId, PairResult, RunManifest
 from panel.verdict import schema_digest
 
@@ -143,6 +144,7 @@ def engine_runner(
     base_url: str | None = None,
     on_event: EventSink | None = None,
     samples: int = 1,
+    jury: tuple[str, ...] = (),
 ) -> RunMissing:
     """run_missing wired to the engine: a new run of the missing tools, opened as a RunStore."""
 
@@ -151,11 +153,12 @@ def engine_runner(
         from panel.store.runs import RunStore
 
         options = RunOptions(
-            model=model,
+            model=None if jury else model,
             personas=[p.id for p in personas],
             runs_dir=runs_dir,
             base_url=base_url,
             samples=samples,
+            jury=jury,
         )
         outcome = await run_panel(tools, options, on_event)
         return RunStore.open(runs_dir, outcome.run_id)
@@ -179,6 +182,7 @@ def compare_cmd(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the record JSON.")] = False,
     samples: SamplesOpt = 1,
+    jury: JuryOpt = None,
 ) -> None:
     """Build and render "A vs B": HTML, Markdown and JSON, running the panel for what is missing.
 
@@ -189,22 +193,27 @@ def compare_cmd(
     With no API key the model is the emulator, as for `panel run`.
     """
     err = Console(stderr=True)
-    spec = parse_model(model)
+    members = tuple(split_ids(jury) or ())
+    if members and model:
+        raise InputError("give --model or --jury, not both (a jury names its models)")
+    spec = parse_model(model if not members else members[0])
+    # The runs a verdict may come from are those of the same model, or of the same jury.
+    asked = jury_label([str(parse_model(m)) for m in members]) if members else str(spec)
     if spec.defaulted_to_emulator:
         err.print(
             "[yellow]no API key set (ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY): "
             "using the built-in emulator — verdicts are synthetic[/]",
             soft_wrap=True,
         )
-    base = _base_run(runs_dir, run, str(spec))
+    base = _base_run(runs_dir, run, asked)
     lookup = base.manifest() if base else _newest_manifest(runs_dir)  # names -> tool files
     a, b = resolve_tool(tool_a, lookup), resolve_tool(tool_b, lookup)
     panel = select_personas(load_personas(persona_dirs()), split_ids(personas))
     seen = Reuse()
     view: RunView | None = None
     if base is not None:
-        view = CurrentView(base, current_results(base, [a, b], panel, str(spec), samples))
-    runner = engine_runner(str(spec), runs_dir, panel, base_url, seen, samples)
+        view = CurrentView(base, current_results(base, [a, b], panel, asked, samples))
+    runner = engine_runner(str(spec), runs_dir, panel, base_url, seen, samples, members)
     tally = load_votes(votes) if votes else None
     record, used = asyncio.run(compare(a, b, panel, view, runner, tally))
     if view is not None:  # the base run's verdicts that made it onto the page

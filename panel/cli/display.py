@@ -34,7 +34,7 @@ from panel.run.events import (
     VerdictDelta,
 )
 from panel.run.report import VerdictReport, interval_phrase, verdict_report
-from panel.runformat import DrawId, PairResult
+from panel.runformat import DrawId, PairResult, RunManifest
 
 
 def _shown(text: str) -> str:
@@ -228,6 +228,8 @@ def render_summary(console: Console, outcome: RunOutcome) -> None:
         else "\n[yellow]some prices or usage were unknown: cost figures are incomplete[/]"
     )
     console.print(Box(figures, title="cost and cache", expand=False), note)
+    if m.members:
+        console.print(_members_table(m))
     if outcome.pending:
         runs = Path(outcome.run_dir).parent
         where = "" if runs.resolve() == Path("runs").resolve() else f" --runs-dir {runs}"
@@ -273,6 +275,24 @@ def render_verdicts(
         )
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
+
+
+def _members_table(m: RunManifest) -> Table:
+    """A jury: each model's own cost against its own floor, and its own cache figures."""
+    table = Table(title="each model of the jury (its own cache)", expand=False)
+    for col in ("model", "cost", "floor", "no-cache", "requests", "reading cache"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for model, r in m.members.items():
+        s = r.cache_stats
+        table.add_row(
+            _shown(model),
+            f"${r.cost.usd:.4f}",
+            f"${r.cost.floor_usd:.4f}",
+            f"${r.cost.no_cache_usd:.4f}",
+            str(s.requests) if s else "—",
+            str(s.requests_reading_cache) if s else "—",
+        )
+    return table
 
 
 def _pending(outcome: RunOutcome) -> str:

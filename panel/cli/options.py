@@ -64,6 +64,15 @@ FlipsOpt = Annotated[
         "model dissents, e.g. skeptic=0.4,*=0.1,model:gpt-5.6-luna=0.3 (docs/emulator.md).",
     ),
 ]
+JuryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--jury",
+        help="Run every persona on each of these models, e.g. emulator:claude-sonnet-5,"
+        "emulator:gpt-5.6-luna,emulator:claude-haiku-4-5 (providers may be mixed): a persona's "
+        "verdict is the models' majority. Instead of --model.",
+    ),
+]
 SamplesOpt = Annotated[
     int,
     typer.Option(

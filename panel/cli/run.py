@@ -21,6 +21,7 @@ from panel.cli.options import (
     FaultsOpt,
     FlipsOpt,
     JsonOpt,
+    JuryOpt,
     LatencyOpt,
     ModelOpt,
     PersonasOpt,
@@ -53,6 +54,7 @@ def run(
         typer.Argument(help="Tool YAML files, or folders of them (none with --resume)."),
     ] = None,
     model: ModelOpt = None,
+    jury: JuryOpt = None,
     base_url: BaseUrlOpt = None,
     personas: PersonasOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
@@ -97,7 +99,12 @@ def run(
         resume = resolve_run_id(runs_dir, resume)
         asked = resume_arguments(RunStore.open(runs_dir, resume).manifest())
         tool_files = tool_files or asked.tool_files
-        model = model or asked.model
+        if asked.jury and model:
+            raise ConfigError(
+                f"run {resume} is a jury ({', '.join(asked.jury)}): resume it without --model"
+            )
+        jury = jury or ",".join(asked.jury) or None
+        model = model or (None if jury else asked.model)
         personas = personas or ",".join(asked.personas)
         took = asked.settings
         max_tokens = (
@@ -113,7 +120,10 @@ def run(
         samples = samples if _given(ctx, "samples") else asked.samples
     if not tool_files:
         raise ConfigError("give tool files (or folders), or --resume RUN_ID")
-    spec = parse_model(model)
+    members = tuple(split_ids(jury) or ())
+    if members and model:
+        raise ConfigError("give --model or --jury, not both (a jury names its models)")
+    spec = parse_model(model if not members else members[0])
     if spec.defaulted_to_emulator:
         err.print(
             "[yellow]no API key set (ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY): "
@@ -130,7 +140,8 @@ def run(
     if not loaded.tools:
         raise ConfigError("no tool file loaded; nothing to run")
     options = RunOptions(
-        model=str(spec),
+        model=None if members else str(spec),
+        jury=members,
         base_url=base_url,
         personas=split_ids(personas),
         runs_dir=runs_dir,

@@ -72,6 +72,8 @@ class CardStability(_Frozen):
     measured: int  # personas sampled at least twice
     samples: int  # draws per persona and model
     jury: list[str] = Field(default_factory=list)  # the models, when a jury voted
+    unanimous: int = 0  # a jury: personas whose models all gave the same verdict ...
+    voted: int = 0  # ... of the personas with a verdict
 
 
 class PersonaVote(_Frozen):
@@ -250,8 +252,15 @@ def build_card(
     stability = None
     if drawn is not None:
         st = tool_stability(tool.slug, ours)
+        voted = [v for v in ours if v.ship is not None]
         stability = drawn.model_copy(
-            update={"interval": st.interval, "stable": st.stable, "measured": st.measured}
+            update={
+                "interval": st.interval,
+                "stable": st.stable,
+                "measured": st.measured,
+                "unanimous": sum(1 for v in voted if v.jury and v.agreement == v.of),
+                "voted": len(voted),
+            }
         )
     spec = tool.spec
     return ToolCard(

@@ -116,7 +116,11 @@ def stability(card: ToolCard) -> str:
     st = card.stability
     if st is None:
         return ""
-    parts = [f"jury of {len(st.jury)} models"] if st.jury else []
+    parts = (
+        [f"jury of {len(st.jury)} models · {st.unanimous} of {st.voted} unanimous"]
+        if st.jury
+        else []
+    )
     if st.measured:
         parts.append(f"{st.stable} of {st.measured} stable")
     if st.interval is not None:
@@ -156,16 +160,22 @@ def drawn_note(s: Sampling) -> str:
 
 def method_note(st: CardStability) -> str:
     """The page's footnote on how the figures above were drawn (ARCHITECTURE.md)."""
-    what = f"{st.samples} samples per reviewer" + (
-        f" on each of {len(st.jury)} models; a reviewer's verdict is the models' majority"
-        if st.jury
-        else "; a reviewer's verdict is their majority"
-    )
-    return (
-        f"Verdicts drawn {what} (a tie is not ship). A verdict is stable when a rerun of its "
-        "samples keeps it at least 95% of the time; the ship % range is the central 95% of "
-        "the ship % such reruns give (an exact bootstrap over the samples)."
-    )
+    parts: list[str] = []
+    if st.jury:
+        names = ", ".join(_bare(m) for m in st.jury)
+        parts.append(
+            f"Each reviewer ran on {len(st.jury)} models ({names}); a reviewer's verdict is the "
+            "models' majority and its quote the majority's most confident (a tie is not ship)."
+        )
+    if st.samples > 1:
+        whose = "each model's" if st.jury else "a reviewer's"
+        parts.append(
+            f"Each verdict was drawn {st.samples} times and {whose} verdict is the majority (a "
+            "tie is not ship). A verdict is stable when a rerun of its samples keeps it at least "
+            "95% of the time; the ship % range is the central 95% of the ship % such reruns "
+            "give (an exact bootstrap over the samples)."
+        )
+    return " ".join(parts)
 
 
 STATUS_LABELS = {

@@ -57,7 +57,7 @@ from panel.run.events import (
 )
 from panel.run.launch import LaunchStrategy
 from panel.run.planning import SampledTool, build_cache_plan
-from panel.run.resume import check_same_run, mark_stopped
+from panel.run.resume import check_same_run, open_run_store, run_in
 from panel.run.retry import PairRetry, PauseGate, RetryLimits, RunPaused
 from panel.run.scheduler import AdaptiveLimit, CacheAwareScheduler
 from panel.runformat import (
@@ -121,6 +121,8 @@ class RunOptions:
     keep_results: bool = True
     thinking: bool = False  # let models think (their default); off: disabled where allowed
     samples: int = 1  # draws per (tool, persona): the verdict is their majority (panel.aggregate)
+    # A jury ("provider:model", …): every persona on every model; `model` is then unused.
+    jury: tuple[str, ...] = ()
 
 
 class RunStoppedError(ConfigError):
@@ -139,22 +141,31 @@ async def run_panel(
     env: dict[str, str] | None = None,
     launch: LaunchStrategy | None = None,
     provider: Provider | None = None,
+    providers: Sequence[Provider] | None = None,
 ) -> RunOutcome:
     """Run every persona on every tool; record the run; return what happened.
 
     `launch` sends the pairs (default: streamed through the cache-aware scheduler; the batch
     services are another strategy, panel.batch.via_api.BatchApiLaunch). `provider` replaces
     the one `options.model` names (a test double such as providers.function.FunctionProvider;
-    the caller keeps it open and closes it).
+    the caller keeps it open and closes it); `providers` does so for a jury's models.
     """
     personas = select_personas(load_personas(persona_dirs(options.cwd)), options.personas)
     prompts = load_prompts(prompt_dirs(options.cwd))
     prompts.prepare(personas)  # a bad persona or template fails before any request
     if not tools:
         raise ConfigError("no tools to review")
+    if options.jury or providers is not None:
+        from panel.run.jury import run_jury  # the jury drives one ModelRun per model
+
+        if launch is not None:
+            raise ConfigError("a jury streams its requests: --via batch-api takes one model")
+        return await run_jury(
+            tools, personas, prompts, options, on_event, env=env, providers=providers
+        )
     if provider is not None:
         given = ModelSpec(provider=provider.name, model=provider.model)
-        run = _PanelRun(tools, personas, prompts, provider, given, options, on_event)
+        run = ModelRun(tools, personas, prompts, provider, given, options, on_event)
         run.launcher = launch
         return await run.execute()
     spec = parse_model(options.model, env if env is not None else os.environ)
@@ -166,12 +177,18 @@ async def run_panel(
         idle_timeout=options.idle_timeout,
         limits=options.stream_limits,
     ) as provider:
-        run = _PanelRun(tools, personas, prompts, provider, spec, options, on_event)
+        run = ModelRun(tools, personas, prompts, provider, spec, options, on_event)
         run.launcher = launch
         return await run.execute()
 
 
-class _PanelRun:
+class ModelRun:
+    """One model's part of a run: its provider, cache plan, scheduler, attempts and results.
+
+    A run on one model is one ModelRun; a jury (panel.run.jury) runs one per model over a
+    shared run store, each with its own cache, waves and concurrency.
+    """
+
     def __init__(
         self,
         tools: Sequence[LoadedTool],
@@ -204,7 +221,7 @@ class _PanelRun:
         self.usages: list[Usage] = []  # one per billed attempt at standard prices
         self.batch_usages: list[Usage] = []  # one per billed attempt at the batch discount
         self.batch_pricing = False  # set while attempts go through a provider's batch service
-        self.spent = 0.0
+        self.spend = Spend()  # a jury's members share one (the budget is the run's)
         self.stop_reason: str | None = None
         self.fatal: UpstreamError | None = None
         self.fatal_result: PairResult | None = None
@@ -233,57 +250,88 @@ class _PanelRun:
                 s["emulator_flips"] = self.options.emulator.flips
         return s
 
+    @property
+    def spent(self) -> float:
+        """Dollars spent by this run so far (all of a jury's models)."""
+        return self.spend.usd
+
+    @spent.setter
+    def spent(self, usd: float) -> None:
+        self.spend.usd = usd
+
     # -- the run ------------------------------------------------------------------------
 
     async def execute(self) -> RunOutcome:
-        store = self._open_store()
-        try:
-            return await self._execute(store)
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            # Ctrl-C or SIGTERM: never leave "running" behind; what is recorded stays.
-            mark_stopped(store, "interrupted (SIGINT/SIGTERM)")
-            raise
-        finally:
-            store.release()
+        return await run_in(self._open_store(), self._execute)
 
     def _open_store(self) -> RunStore:
         o = self.options
-        if o.resume:
-            store = RunStore.open(o.runs_dir, o.resume, write=True)
-            try:  # the same run, or refused with the run untouched (panel.run.resume)
-                check_same_run(
-                    store.manifest(), str(self.spec), self.inputs, self.settings, samples=o.samples
-                )
-                if o.retry_failed:
-                    store.drop_results(
-                        {r.draw for r in store.iter_results() if r.status == "failed"}
-                    )
-            except BaseException:
-                store.release()
-                raise
-            return store
-        pairs_total = len(self.tools) * len(self.personas)
-        manifest = RunManifest(
-            run_id="pending",
-            created_at=utc_timestamp(),
-            updated_at=utc_timestamp(),
-            status="running",
-            model=str(self.spec),
-            provider=self.provider.name,
-            synthetic=self.provider.synthetic,
-            settings={**self.settings, "concurrency": o.concurrency, **o.labels},
-            inputs=self.inputs,
-            pairs_total=pairs_total,
-            usage=Usage(),
-            cost=Cost(usd=0.0, floor_usd=0.0, no_cache_usd=0.0),
-            samples=o.samples,
+
+        def check(before: RunManifest) -> None:  # panel.run.resume: the same run, or refused
+            check_same_run(before, str(self.spec), self.inputs, self.settings, samples=o.samples)
+
+        def fresh() -> RunManifest:
+            return RunManifest(
+                run_id="pending",
+                created_at=utc_timestamp(),
+                updated_at=utc_timestamp(),
+                status="running",
+                model=str(self.spec),
+                provider=self.provider.name,
+                synthetic=self.provider.synthetic,
+                settings={**self.settings, "concurrency": o.concurrency, **o.labels},
+                inputs=self.inputs,
+                pairs_total=len(self.tools) * len(self.personas),
+                usage=Usage(),
+                cost=Cost(usd=0.0, floor_usd=0.0, no_cache_usd=0.0),
+                samples=o.samples,
+            )
+
+        return open_run_store(
+            o.runs_dir, o.resume, check=check, fresh=fresh, retry_failed=o.retry_failed
         )
-        return RunStore.create(o.runs_dir, manifest)
 
     async def _execute(self, store: RunStore) -> RunOutcome:
         self.store = store
         if self.options.resume:  # the budget is the run's: earlier invocations' spend counts
             self.spent = spent_so_far(store, self._usage_cost)
+        prep = self.prepare(store)
+        self.emit(
+            RunStarted(
+                store.run_id,
+                store.path,
+                str(self.spec),
+                self.provider.synthetic,
+                prep.todo,
+                prep.reused,
+                prep.plan,
+                prep.notes,
+            )
+        )
+        pending = await self.launch(prep)
+        manifest = self._finish_manifest(store, prep.plan, pending, prep.notes)
+        order = {draw: i for i, draw in enumerate(prep.all_draws)}
+        self.results.sort(key=lambda r: order.get(r.draw, len(order)))
+        outcome = RunOutcome(
+            run_id=store.run_id,
+            run_dir=store.path,
+            manifest=manifest,
+            results=self.results,
+            pending=list(dict.fromkeys(d.pair for d in pending)),
+            pending_draws=pending,
+            reused=prep.reused,
+            requested=self.requested,
+            max_in_flight=self.limit.peak,
+        )
+        stopped = self.stopped_error(store.run_id, outcome)
+        if stopped is not None:
+            raise stopped
+        return outcome
+
+    def prepare(self, store: RunStore) -> Prepared:
+        """What this model still has to ask: its draws not recorded, minus result-cache hits
+        (recorded as reused now), and the cache plan for the rest."""
+        self.store = store
         done: set[DrawId] = set()
         for r in store.iter_results():  # streamed: a 10k-pair run never holds every result
             if r.model == self.model:
@@ -317,49 +365,31 @@ class _PanelRun:
             notes += cache.warnings  # e.g. a row holding another pair's result, skipped
         plan = self._plan(todo)
         notes += plan.warnings if plan else []
-        self.emit(
-            RunStarted(
-                store.run_id,
-                store.path,
-                str(self.spec),
-                self.provider.synthetic,
-                todo,
-                reused,
-                plan,
-                notes,
-            )
-        )
+        return Prepared(all_draws, todo, plan, cache, reused, notes)
+
+    async def launch(self, prep: Prepared) -> list[DrawId]:
+        """Send what `prepare` left to do; return the draws left pending."""
         if self.launcher is None:
-            pending = await self.stream(todo, plan, cache)
+            pending = await self.stream(prep.todo, prep.plan, prep.cache)
         else:
-            pending = list(await self.launcher.launch(self, todo, plan, cache))
-        if cache is not None:
-            cache.close()
-        manifest = self._finish_manifest(store, plan, pending, notes)
-        order = {draw: i for i, draw in enumerate(all_draws)}
-        self.results.sort(key=lambda r: order.get(r.draw, len(order)))
-        outcome = RunOutcome(
-            run_id=store.run_id,
-            run_dir=store.path,
-            manifest=manifest,
-            results=self.results,
-            pending=list(dict.fromkeys(d.pair for d in pending)),
-            pending_draws=pending,
-            reused=reused,
-            requested=self.requested,
-            max_in_flight=self.limit.peak,
+            pending = list(await self.launcher.launch(self, prep.todo, prep.plan, prep.cache))
+        if prep.cache is not None:
+            prep.cache.close()
+        return pending
+
+    def stopped_error(self, run_id: str, outcome: RunOutcome) -> RunStoppedError | None:
+        """The error an auth failure stops the run with (None when there was none)."""
+        if self.fatal is None or self.fatal.error_class is not ErrorClass.AUTH:
+            return None
+        var = _KEY_VARS.get(self.spec.provider, "the provider's API key variable")
+        # The record of this invocation names the pair that met the auth failure as failed
+        # (auth); on disk it stays pending, so --resume runs it once the key is fixed.
+        seen = [self.fatal_result] if self.fatal_result is not None else []
+        return RunStoppedError(
+            f"{self.provider.name} rejected the API key ({self.fatal.status}): check {var}. "
+            f"Run {run_id} stopped; finish it with --resume {run_id}",
+            replace(outcome, results=[*outcome.results, *seen]),
         )
-        if self.fatal is not None and self.fatal.error_class is ErrorClass.AUTH:
-            var = _KEY_VARS.get(self.spec.provider, "the provider's API key variable")
-            # The record of this invocation names the pair that met the auth failure as failed
-            # (auth); on disk it stays pending, so --resume runs it once the key is fixed.
-            seen = [self.fatal_result] if self.fatal_result is not None else []
-            raise RunStoppedError(
-                f"{self.provider.name} rejected the API key ({self.fatal.status}): check {var}. "
-                f"Run {store.run_id} stopped; finish it with --resume {store.run_id}",
-                replace(outcome, results=[*self.results, *seen]),
-            )
-        return outcome
 
     def _result_cache(self) -> ResultCache | None:
         if not self.options.use_result_cache:
@@ -680,18 +710,21 @@ class _PanelRun:
             sample=draw.sample,
         )
 
-    def _finish_manifest(
-        self, store: RunStore, plan: CachePlan | None, pending: list[DrawId], notes: list[str]
-    ) -> RunManifest:
+    def totals(self, plan: CachePlan | None) -> tuple[Usage, Cost]:
+        """What this invocation spent on this model: usage, and actual/floor/no-cache cost."""
         total = Usage()
         for u in [*self.usages, *self.batch_usages]:
             total = total + u
         if self.info is None:
-            cost = Cost(usd=0.0, floor_usd=0.0, no_cache_usd=0.0, known=False)
-        else:
-            cost = costs.run_cost(
-                self.info, self.usages, self.batch_usages, plan, ttl=self.options.cache_ttl
-            )
+            return total, Cost(usd=0.0, floor_usd=0.0, no_cache_usd=0.0, known=False)
+        return total, costs.run_cost(
+            self.info, self.usages, self.batch_usages, plan, ttl=self.options.cache_ttl
+        )
+
+    def _finish_manifest(
+        self, store: RunStore, plan: CachePlan | None, pending: list[DrawId], notes: list[str]
+    ) -> RunManifest:
+        total, cost = self.totals(plan)
         status: RunStatus
         if self.fatal is not None and self.fatal.error_class is ErrorClass.AUTH:
             status = "failed"
@@ -721,6 +754,25 @@ class _PanelRun:
 
 class _Stopped(Exception):
     """The run stopped before this pair's first attempt."""
+
+
+@dataclass
+class Spend:
+    """Dollars spent, shared by a jury's models so that `--budget` is the run's."""
+
+    usd: float = 0.0
+
+
+@dataclass
+class Prepared:
+    """One model's work, between `prepare` and `launch`."""
+
+    all_draws: list[DrawId]
+    todo: list[DrawId]
+    plan: CachePlan | None
+    cache: ResultCache | None
+    reused: int
+    notes: list[str]
 
 
 __all__ = [

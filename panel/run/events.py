@@ -22,8 +22,9 @@ class RunStarted:
     synthetic: bool
     pairs: list[DrawId]  # the draws to ask: one per pair without samples or a jury
     reused: int
-    plan: CachePlan | None
+    plan: CachePlan | None  # a jury's: None, and each model's plan in `plans`
     notes: list[str]
+    plans: dict[str, CachePlan | None] = field(default_factory=dict)  # a jury: model -> plan
 
 
 @dataclass(frozen=True)

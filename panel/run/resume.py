@@ -10,9 +10,11 @@ would make its verdicts, its records and every later diff lie about where they c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from panel.errors import RunStoreError
 from panel.runformat import Inputs, RunManifest
@@ -28,6 +30,7 @@ RESUMED_SETTINGS = (
     "emulator_flips",
 )
 Setting = str | int | float | bool | None
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,15 @@ def same_run_problems(
     settings: Mapping[str, Setting],
     *,
     samples: int | None = None,
+    jury: Sequence[str] | None = None,
 ) -> list[str]:
     """Every way a resume asking `inputs` would differ from the run `before` (empty: same)."""
     out: list[str] = []
+    if jury is not None and list(jury) != before.jury:
+        out.append(
+            f"the jury {', '.join(jury)}, but the run's is {', '.join(before.models)} "
+            "(resume it with no --jury or --model)"
+        )
     if samples is not None and samples != before.samples:
         out.append(
             f"--samples {samples}, but the run draws {before.samples} per pair (resume it with "
@@ -118,15 +127,51 @@ def check_same_run(
     settings: Mapping[str, Setting],
     *,
     samples: int | None = None,
+    jury: Sequence[str] | None = None,
 ) -> None:
     """Refuse a resume that would not be the same run (RunStoreError, the run untouched)."""
-    problems = same_run_problems(before, model, inputs, settings, samples=samples)
+    problems = same_run_problems(before, model, inputs, settings, samples=samples, jury=jury)
     if problems:
         raise RunStoreError(
             f"cannot resume run {before.run_id} as the same run: {'; '.join(problems)}. "
             f"The run is unchanged: `panel run --resume {before.run_id}` with no other "
             "arguments finishes it as it was asked, or start a new run without --resume"
         )
+
+
+def open_run_store(
+    runs_dir: Path,
+    resume: str | None,
+    *,
+    check: Callable[[RunManifest], None],
+    fresh: Callable[[], RunManifest],
+    retry_failed: bool = False,
+) -> RunStore:
+    """The run's store, locked: `resume`d (after `check`, which raises to refuse; with
+    `retry_failed` its failed draws are taken out to be asked again), else created."""
+    if not resume:
+        return RunStore.create(runs_dir, fresh())
+    store = RunStore.open(runs_dir, resume, write=True)
+    try:  # the same run, or refused with the run untouched
+        check(store.manifest())
+        if retry_failed:
+            store.drop_results({r.draw for r in store.iter_results() if r.status == "failed"})
+    except BaseException:
+        store.release()
+        raise
+    return store
+
+
+async def run_in(store: RunStore, body: Callable[[RunStore], Awaitable[T]]) -> T:
+    """Run `body` on the store, leave it "stopped" if interrupted, and always release it."""
+    try:
+        return await body(store)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        # Ctrl-C or SIGTERM: never leave "running" behind; what is recorded stays.
+        mark_stopped(store, "interrupted (SIGINT/SIGTERM)")
+        raise
+    finally:
+        store.release()
 
 
 def mark_stopped(store: RunStore, why: str) -> None:
@@ -144,6 +189,8 @@ __all__ = [
     "ResumeArguments",
     "check_same_run",
     "mark_stopped",
+    "open_run_store",
     "resume_arguments",
+    "run_in",
     "same_run_problems",
 ]

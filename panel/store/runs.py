@@ -23,7 +23,9 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import stat
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,10 +151,14 @@ class RunStore:
                 raise NotADirectoryError(20, "not a folder")
         except OSError as e:  # a file in the way, read-only, disk full: one line, not a trace
             raise RunStoreError(f"cannot use runs folder {runs_dir}: {e.strerror or e}") from None
+        base = runs_dir.resolve()
+        _sweep_staging(base)
         for _ in range(10):
             rid = validate_run_id(run_id) if run_id else new_run_id()
             try:
-                os.mkdir(runs_dir.resolve() / rid, 0o755)
+                # The folder appears under its id with its manifest in it, never without, so a
+                # run killed while it is being made leaves no manifest-less run to resume.
+                _make_run_dir(base, rid, manifest.model_copy(update={"run_id": rid}))
                 break
             except FileExistsError:
                 if run_id:
@@ -163,7 +169,6 @@ class RunStore:
             raise RunStoreError("could not pick a unique run id")
         store = cls(runs_dir, rid)
         store.acquire()
-        store.write_manifest(manifest.model_copy(update={"run_id": rid}))
         return store
 
     @classmethod
@@ -483,6 +488,44 @@ class RunStore:
             if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
                 raise RunStoreError(f"{rec} is a symlink or not a folder") from None
         return rec
+
+
+STAGING = ".new-"  # a run folder being made: its manifest is written before it takes its id
+STALE_STAGING_S = 600.0
+
+
+def _make_run_dir(base: Path, rid: str, manifest: RunManifest) -> None:
+    """Make `base/rid` holding `manifest`: built under a hidden name, then renamed into place."""
+    final, staging = base / rid, base / f"{STAGING}{rid}"
+    if os.path.lexists(final):
+        raise FileExistsError(errno.EEXIST, "exists", str(final))
+    os.mkdir(staging, 0o755)
+    try:
+        write_json_atomic(staging / MANIFEST, manifest)
+        if os.path.lexists(final):  # taken meanwhile: never rename over it
+            raise FileExistsError(errno.EEXIST, "exists", str(final))
+        os.rename(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _sweep_staging(base: Path) -> None:
+    """Remove folders a killed `create` left half made (old, holding only its manifest)."""
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        if not entry.name.startswith(STAGING) or not entry.is_dir(follow_symlinks=False):
+            continue
+        with contextlib.suppress(OSError):
+            if now - entry.stat(follow_symlinks=False).st_mtime < STALE_STAGING_S:
+                continue
+            names = os.listdir(entry.path)
+            if all(n == MANIFEST or is_tmp_file(n) for n in names):
+                shutil.rmtree(entry.path)
 
 
 def _named(draw: DrawId) -> str:

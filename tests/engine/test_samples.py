@@ -148,11 +148,22 @@ def test_resume_finishes_every_draw_once_and_refuses_another_k(
     env: dict[str, str], emulator: EmulatorHandle, tmp_path: Path
 ) -> None:
     code, out, err = panel(
-        "run", str(CURSOR), *MODEL, "--samples", "3", "--budget", "0.001", "--json", env=env
+        "run",
+        str(CURSOR),
+        *MODEL,
+        "--samples",
+        "3",
+        "-c",
+        "1",
+        "--budget",
+        "0.001",
+        "--json",
+        env=env,
     )
     assert code == 1, err
-    stopped = json.loads(out)
-    assert stopped["status"] == "paused" and stopped["pending"]
+    stopped = json.loads(out)  # one request at a time: the first verdict spends the budget
+    assert stopped["status"] == "paused" and len(stopped["results"]) == 1
+    assert len(stopped["pending"]) == 11  # one line per draw still to ask
     run_id = stopped["run_id"]
     code, _, err = panel("run", "--resume", run_id, "--samples", "2", env=env)
     assert code == 2 and "--samples 2, but the run draws 3 per pair" in err, (code, err)
