@@ -1,4 +1,8 @@
-"""`panel runs`: list runs, newest first (id, when, model, tools × personas, status, cost)."""
+"""`panel runs`: list runs, newest first (id, when, model, tools × personas, status, cost).
+
+With samples or a jury the PAIRS column adds `×5s` (samples) and `×3m` (models), and counts
+draws: `1×4 ×5s 20/20`.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +38,10 @@ def runs_cmd(
     for r in rows:
         when = r.created_at[:19].replace("T", " ")
         model = r.model + (" (synthetic)" if r.synthetic else "")
-        pairs = f"{r.tools}×{r.personas} {r.results}/{r.pairs_total}"
+        drawn = (f" ×{r.samples}s" if r.samples > 1 else "") + (
+            f" ×{r.models}m" if r.models > 1 else ""
+        )  # samples and a jury's models: the results are draws
+        pairs = f"{r.tools}×{r.personas}{drawn} {r.results}/{r.draws_total or r.pairs_total}"
         cost = f"${r.cost_usd:.4f}" + ("" if r.cost_known else "?")
         line = f"{r.run_id:<24} {when:<19} {model:<30} {pairs:<16} {r.status:<9} {cost}"
         typer.echo(terminal_safe(line))
