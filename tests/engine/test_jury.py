@@ -17,17 +17,6 @@ MODELS = JURY.split(",")
 TOOLS = [str(EXAMPLES / f"{name}.yaml") for name in ("cursor", "ollama", "modal")]
 
 
-@pytest.fixture
-def env(
-    monkeypatch: pytest.MonkeyPatch, emulator: EmulatorHandle, tmp_path: Path
-) -> dict[str, str]:
-    for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PANEL_EMULATOR_URL", emulator.base_url)
-    return {}
-
-
 def test_a_jury_run_reports_agreement_and_each_model_s_cost(
     env: dict[str, str], emulator: EmulatorHandle
 ) -> None:

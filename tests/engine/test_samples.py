@@ -43,17 +43,6 @@ def run_json(*args: str, env: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-@pytest.fixture
-def env(
-    monkeypatch: pytest.MonkeyPatch, emulator: EmulatorHandle, tmp_path: Path
-) -> dict[str, str]:
-    for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PANEL_EMULATOR_URL", emulator.base_url)
-    return {"PANEL_EMULATOR_URL": emulator.base_url}
-
-
 def test_five_samples_give_agreement_an_interval_and_cost_the_sampling_floor(
     env: dict[str, str], emulator: EmulatorHandle
 ) -> None:

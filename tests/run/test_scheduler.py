@@ -151,3 +151,17 @@ async def test_the_limit_bounds_what_is_in_flight() -> None:
 
     await asyncio.gather(*(job() for _ in range(20)))
     assert peak == limit.peak == 3 and limit.in_flight == 0
+
+
+async def test_drop_rest_with_samples_names_every_draw_once() -> None:
+    # A budget stop in a sampled run: every draw not handed out is pending exactly once, the
+    # waiting samples included, and a pair leader starting afterwards releases none of them.
+    s = CacheAwareScheduler(
+        draws(PAIRS, samples=3), gate_house=True, gate_personas=True, gate_samples=True
+    )
+    assert await s.next() == d("a", "x")
+    rest = await s.drop_rest()
+    assert sorted(rest) == sorted(set(draws(PAIRS, samples=3)) - {d("a", "x")})
+    assert await s.drop_rest() == []
+    await s.started(d("a", "x"))
+    assert await s.next() is None
