@@ -496,7 +496,7 @@ def format_html(d: RunDiff) -> str:
             lint_line=lint_line,
             stability=measured_flips(d),
             stability_line=stability_line,
-            stability_note=UNSTABLE_NOTE,
+            stability_note=UNSTABLE_NOTE[:1].upper() + UNSTABLE_NOTE[1:],
             count=lambda found: sum(len(cs) for _, personas in found for _, cs in personas),
         )
     )
