@@ -9,7 +9,7 @@ runs/<run-id>/inputs/         the exact tool files, personas and templates sent 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,28 @@ Status = Literal["ok", "failed", "refused"]
 RunStatus = Literal["running", "complete", "paused", "stopped", "failed"]
 Ttl = Literal["5m", "1h"]  # a prompt-cache entry's lifetime (api-facts.md)
 PairId = tuple[str, str]  # (tool slug, persona id)
+
+
+class DrawId(NamedTuple):
+    """One draw: a (tool, persona) pair asked of one model, one sample (results.jsonl's key).
+
+    A run without samples or a jury has one draw per pair: (tool, persona, its model, 0).
+    """
+
+    tool_slug: str
+    persona: str
+    model: str  # "provider:model"
+    sample: int = 0
+
+    @property
+    def pair(self) -> PairId:
+        return (self.tool_slug, self.persona)
+
+
+# The header that tells a provider which sample of a pair a request is. Samples share every
+# byte of their body (so the followers read the whole prompt from the cache); the header is not
+# part of any cache prefix and real APIs ignore it. Sent only for samples after the first.
+SAMPLE_HEADER = "x-panel-sample"
 
 
 # Every response of panel's emulator carries this header; a provider that sees it marks what it
@@ -55,7 +77,8 @@ class Usage(_Frozen):
 
 
 class PairResult(_Frozen):
-    """The terminal result for one (tool, persona) pair: one line of results.jsonl."""
+    """The terminal result of one draw — a (tool, persona) pair asked of one model, one sample
+    (`DrawId`): one line of results.jsonl. Runs without samples or a jury have one per pair."""
 
     format: int = FORMAT_VERSION
     tool: str  # the tool's display name
@@ -83,6 +106,11 @@ class PairResult(_Frozen):
     # The house-rule findings on this verdict (panel.lint; docs/lint.md). Lines written before
     # the lint existed read as [].
     lint: list[LintFinding] = Field(default_factory=list)
+    sample: int = 0  # which of the pair's samples (--samples K: 0..K-1); 0 without sampling
+
+    @property
+    def draw(self) -> DrawId:
+        return DrawId(self.tool_slug, self.persona, self.model, self.sample)
 
 
 class Attempt(_Frozen):
@@ -102,6 +130,8 @@ class Attempt(_Frozen):
     usage: Usage | None = None
     request_id: str | None = None
     retry_after: float | None = None
+    sample: int = 0
+    model: str | None = None  # set in a jury run (each attempt priced at its model's rates)
 
 
 class InputDigest(_Frozen):
@@ -133,9 +163,11 @@ class Cost(_Frozen):
 
 
 class CacheSegment(_Frozen):
-    name: str  # "tools+house", "persona:builder", …
+    # "tools+house", "persona:builder", … and with samples "tool-blocks:builder×5": the tool
+    # blocks of builder's pairs summed, each shared by that pair's 5 samples.
+    name: str
     tokens: int
-    shared_by: int  # requests in this run whose prefix contains the segment
+    shared_by: int  # requests in this run whose prefix contains the segment (each block's)
     cacheable: bool  # at or above the model's minimum cacheable length
 
 
@@ -156,6 +188,18 @@ class CacheStats(_Frozen):
     uncached_tokens: int
 
 
+class MemberReport(_Frozen):
+    """One model of a jury: its own cost, cache plan and cache figures (each has its cache)."""
+
+    provider: str
+    synthetic: bool
+    settings: str  # digest of the settings that reach its requests (its pair keys use it)
+    usage: Usage
+    cost: Cost
+    cache_plan: CachePlan | None = None
+    cache_stats: CacheStats | None = None
+
+
 class RunManifest(_Frozen):
     format: int = FORMAT_VERSION
     run_id: str
@@ -173,3 +217,17 @@ class RunManifest(_Frozen):
     cache_plan: CachePlan | None = None
     cache_stats: CacheStats | None = None
     notes: list[str] = Field(default_factory=list)
+    samples: int = 1  # draws per (tool, persona, model): --samples K
+    # --jury: every persona on every one of these models ("provider:model"); empty: `model`.
+    jury: list[str] = Field(default_factory=list)
+    members: dict[str, MemberReport] = Field(default_factory=dict)  # jury model -> its report
+
+    @property
+    def models(self) -> list[str]:
+        """The models whose draws this run holds."""
+        return list(self.jury) or [self.model]
+
+    @property
+    def draws_total(self) -> int:
+        """Terminal lines a complete run holds: pairs × models × samples."""
+        return self.pairs_total * len(self.models) * self.samples

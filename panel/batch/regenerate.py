@@ -11,6 +11,7 @@ Results are streamed from disk, never all held: a 10k-pair batch runs in bounded
 
 from __future__ import annotations
 
+import functools
 import glob
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -18,8 +19,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from panel.aggregate import aggregate_pairs, shown_results
 from panel.errors import InputError, PanelError
 from panel.inputs.personas import Persona, load_personas, select_personas
 from panel.inputs.prompts import load_prompts
@@ -33,7 +42,8 @@ from panel.pages.records import build_record, write_record
 from panel.run import costs
 from panel.run.engine import RunOptions, run_panel
 from panel.run.events import Event, EventSink, RunOutcome, RunStarted
-from panel.runformat import Cost, PairResult, Ttl
+from panel.run.report import VerdictReport, verdict_report
+from panel.runformat import CachePlan, Cost, DrawId, PairResult, Ttl
 from panel.store.resultcache import KeyIndex, KeyInputs, why_requested
 from panel.store.runs import RunStore
 from panel.tokens import count_tokens
@@ -57,13 +67,21 @@ class BatchManifest(BaseModel):
     max_tokens: int = Field(default=2048, ge=256)
     ttl: Ttl = "5m"
     thinking: bool = False  # let models that think by default do so
+    samples: int = Field(default=1, ge=1, le=50)  # draws per tool × persona (--samples)
+    jury: list[str] | None = None  # every persona on each of these models (instead of model:)
 
-    @field_validator("personas", mode="before")
+    @field_validator("personas", "jury", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()] or None
         return value
+
+    @model_validator(mode="after")
+    def _one_of_model_and_jury(self) -> BatchManifest:
+        if self.model and self.jury:
+            raise ValueError("give model: or jury:, not both (a jury names its models)")
+        return self
 
 
 @dataclass(frozen=True)
@@ -121,6 +139,8 @@ class BatchSettings:
     runs_dir: Path
     max_tokens: int
     ttl: Ttl
+    samples: int = 1
+    jury: tuple[str, ...] = ()
     resume: str | None = None
     use_result_cache: bool = True
     cache_dir: Path | None = None
@@ -139,6 +159,8 @@ class BatchSettings:
             "runs_dir": runs_dir if runs_dir.is_absolute() else loaded.base / runs_dir,
             "max_tokens": m.max_tokens,
             "ttl": m.ttl,
+            "samples": m.samples,
+            "jury": tuple(m.jury or ()),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -193,33 +215,98 @@ class Estimate:
     input_tokens: int
     output_tokens: int
     cost: Cost | None  # None: the model has no prices in the table
+    pairs: int = 0  # pairs behind the requests (requests = pairs × models × samples)
+    one_sample: Cost | None = None  # with --samples K > 1: the same pairs asked once each
+    models: int = 1  # a jury's models
 
     def line(self) -> str:
+        per = self.requests // (self.pairs * self.models) if self.pairs else 1
+        shape = [f"{self.pairs} pairs"]
+        shape += [f"{self.models} models"] if self.models > 1 else []
+        shape += [f"{per} samples"] if per > 1 else []
+        drawn = f" ({' × '.join(shape)})" if len(shape) > 1 else ""
         head = (
-            f"preflight: {self.requests} requests, ~{self.input_tokens:,} input"
+            f"preflight: {self.requests} requests{drawn}, ~{self.input_tokens:,} input"
             f" + ~{self.output_tokens:,} output tokens"
         )
         if self.cost is None:
             return head + " (no prices for this model)"
         c = self.cost
-        return (
+        line = (
             head
             + f"; ~${c.usd:.4f} with the cache plan (floor), ${c.no_cache_usd:.4f} without caching"
         )
+        if self.one_sample is not None and self.one_sample.usd > 0:
+            times = c.usd / self.one_sample.usd
+            line += f"; one sample each: ~${self.one_sample.usd:.4f} (samples cost ×{times:.1f})"
+        return line
 
 
 def estimate(started: RunStarted, tail_tokens: int, ttl: costs.Ttl, batch: bool) -> Estimate:
-    """Tokens and dollars for the pairs about to be requested, assuming the cache plan holds."""
-    n = len(started.pairs)
-    plan = started.plan
-    prefix = sum(s.tokens * s.shared_by for s in plan.segments) if plan else 0
-    info = model_info(started.model.partition(":")[2])
-    cost = (
-        costs.estimate_run(info, plan, n, tail_tokens, EST_OUTPUT_TOKENS, ttl=ttl, batch=batch)
-        if info
-        else None
+    """Tokens and dollars for the draws about to be requested, assuming the cache plan holds
+    (for a jury, each model's draws under its own plan and prices, summed).
+
+    A sampled pair's tool block is a plan segment (written once, read by its other samples),
+    so only unsampled draws add a tail; with samples, the same pairs asked once each are
+    estimated too, so the preflight shows what K costs.
+    """
+    plans = started.plans or {started.model: started.plan}
+    parts = [
+        _estimate(
+            [d for d in started.pairs if not started.plans or d.model == model],
+            plan,
+            model,
+            tail_tokens,
+            ttl,
+            batch,
+        )
+        for model, plan in plans.items()
+    ]
+    prices = [p.cost for p in parts]
+    singles = [p.one_sample for p in parts]
+    return Estimate(
+        sum(p.requests for p in parts),
+        sum(p.input_tokens for p in parts),
+        sum(p.output_tokens for p in parts),
+        None if None in prices else _sum_costs(prices),
+        len({d.pair for d in started.pairs}),
+        None if None in singles else _sum_costs(singles),
+        len(plans),
     )
-    return Estimate(n, prefix + n * tail_tokens, n * EST_OUTPUT_TOKENS, cost)
+
+
+def _sum_costs(parts: Sequence[Cost | None]) -> Cost:
+    known = [c for c in parts if c is not None]
+    return functools.reduce(costs.add_costs, known)
+
+
+def _estimate(
+    draws: Sequence[DrawId],
+    plan: CachePlan | None,
+    model: str,
+    tail_tokens: int,
+    ttl: costs.Ttl,
+    batch: bool,
+) -> Estimate:
+    n = len(draws)
+    per_pair = Counter(d.pair for d in draws)
+    tails = sum(k for k in per_pair.values() if k == 1)
+    prefix = sum(s.tokens * s.shared_by for s in plan.segments) if plan else 0
+    info = model_info(model.partition(":")[2])
+    cost = one = None
+    if info:
+        cost = costs.estimate_run(
+            info, plan, n, tail_tokens, EST_OUTPUT_TOKENS, ttl=ttl, batch=batch, tail_requests=tails
+        )
+        if plan is not None and n > len(per_pair):
+            pairs_per_persona = Counter(persona for _, persona in per_pair)
+            single = costs.one_sample_plan(plan, pairs_per_persona)
+            one = costs.estimate_run(
+                info, single, len(per_pair), tail_tokens, EST_OUTPUT_TOKENS, ttl=ttl, batch=batch
+            )
+    return Estimate(
+        n, prefix + tails * tail_tokens, n * EST_OUTPUT_TOKENS, cost, len(per_pair), one
+    )
 
 
 def _tail_tokens(tools: Sequence[LoadedTool], base: Path) -> int:
@@ -244,7 +331,7 @@ class BatchSummary:
     ok: int
     failed: int
     refused: int
-    pending: list[tuple[str, str]]
+    pending: list[DrawId]
     cost: Cost
     why: dict[str, int]
     records: list[Path]
@@ -254,6 +341,8 @@ class BatchSummary:
     problems: list[str]
     batches: list[str] = field(default_factory=list)
     lint: LintCounts | None = None  # the run's house-rule findings (runs/<id>/lint.json)
+    samples: int = 1
+    verdicts: VerdictReport | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -269,7 +358,10 @@ class BatchSummary:
             "failed": self.failed,
             "refused": self.refused,
             "pending": len(self.pending),
-            "pending_pairs": [{"tool": t, "persona": p} for t, p in self.pending],
+            "pending_pairs": [
+                {"tool": d.tool_slug, "persona": d.persona, "model": d.model, "sample": d.sample}
+                for d in self.pending
+            ],
             "cost": self.cost.model_dump(),
             "estimate": None
             if self.estimate is None
@@ -279,6 +371,10 @@ class BatchSummary:
                 "output_tokens": self.estimate.output_tokens,
                 "usd": self.estimate.cost.usd if self.estimate.cost else None,
                 "no_cache_usd": self.estimate.cost.no_cache_usd if self.estimate.cost else None,
+                "pairs": self.estimate.pairs,
+                "one_sample_usd": self.estimate.one_sample.usd
+                if self.estimate.one_sample
+                else None,
             },
             "why": dict(sorted(self.why.items())),
             "records": [str(p) for p in self.records],
@@ -287,6 +383,9 @@ class BatchSummary:
             "notes": self.notes,
             "problems": self.problems,
             "lint": None if self.lint is None else self.lint.model_dump(),
+            "samples": self.samples,
+            # With samples or a jury: each pair's verdict, the tools' intervals (run/report.py).
+            "verdicts": self.verdicts.model_dump(mode="json") if self.verdicts else None,
         }
 
 
@@ -310,6 +409,13 @@ async def run_batch(
     base = loaded.base
     personas = select_personas(load_personas(persona_dirs(base)), settings.personas)
     batch_api = settings.via == "batch-api"
+    if batch_api and settings.samples > 1:
+        raise InputError(
+            f"{loaded.path}: --samples {settings.samples} needs streaming (samples are told "
+            "apart by a request header, which batch requests cannot carry): use --via stream"
+        )
+    if batch_api and settings.jury:
+        raise InputError(f"{loaded.path}: a jury streams its requests: use --via stream")
     options = replace(
         settings.options,
         model=settings.model,
@@ -326,6 +432,8 @@ async def run_batch(
         budget_usd=settings.budget_usd,
         resume=settings.resume,
         keep_results=False,
+        samples=settings.samples,
+        jury=settings.jury,
     )
     tail = _tail_tokens(tools, base)
     seen: list[Estimate] = []
@@ -368,18 +476,29 @@ def _summarise(
         why: Counter[str] = Counter()
         read = total_in = 0
         wanted = {t.slug for pair in comparisons for t in pair}
-        for_records: dict[tuple[str, str], PairResult] = {}
+        sampled = manifest.samples > 1 or bool(manifest.jury)
+        drawn: list[PairResult] = []  # the records' tools' draws (every draw when sampled)
         updates: list[tuple[str, str, KeyInputs]] = []
         for r in store.iter_results():  # streamed: never every result at once
             counts[r.status] += 1
-            if r.tool_slug in wanted:
-                for_records[(r.tool_slug, r.persona)] = r
+            if r.tool_slug in wanted or sampled:
+                drawn.append(r)
             if (
                 r.tool_slug not in manifest.inputs.tools
                 or r.persona not in manifest.inputs.personas
             ):
                 continue
-            now = KeyInputs.of(manifest.inputs, r.tool_slug, r.persona, manifest.model, r.status)
+            # A jury's models each have their own inputs (settings) and last result.
+            member = manifest.members.get(r.model)
+            slot = f"{r.persona}@{r.model}" if member else r.persona
+            inputs = (
+                manifest.inputs.model_copy(update={"settings": member.settings})
+                if member
+                else manifest.inputs
+            )
+            now = KeyInputs.of(
+                inputs, r.tool_slug, r.persona, r.model if member else manifest.model, r.status
+            )
             if r.reused:
                 counts["reused"] += 1
             else:
@@ -387,17 +506,23 @@ def _summarise(
                 total_in += (
                     r.usage.input_tokens + r.usage.cache_read_tokens + r.usage.cache_write_tokens
                 )
-                why[
-                    why_requested(
-                        index.get(r.tool_slug, r.persona), now, index.has_tool(r.tool_slug)
-                    )
-                ] += 1
-            updates.append((r.tool_slug, r.persona, now))
+                reason = why_requested(
+                    index.get(r.tool_slug, slot), now, index.has_tool(r.tool_slug)
+                )
+                # The pair's inputs are as before: this draw is a sample it never had.
+                why["new sample" if r.sample and reason == "not in cache" else reason] += 1
+            updates.append((r.tool_slug, slot, now))
         for slug, persona, now in updates:
             index.set(slug, persona, now)
         index.save()
+        verdicts = aggregate_pairs(drawn, manifest.jury)
+        for_records = shown_results(verdicts)
+        report = verdict_report(manifest, drawn) if sampled else None
         records = [
-            write_record(build_record(a, b, personas, manifest, for_records), store.records_dir())
+            write_record(
+                build_record(a, b, personas, manifest, for_records, verdicts=verdicts),
+                store.records_dir(),
+            )
             for a, b in comparisons
         ]
     finally:
@@ -416,7 +541,7 @@ def _summarise(
         ok=counts["ok"],
         failed=counts["failed"],
         refused=counts["refused"],
-        pending=list(outcome.pending),
+        pending=list(outcome.pending_draws),
         cost=manifest.cost,
         why=dict(why),
         records=records,
@@ -426,6 +551,8 @@ def _summarise(
         problems=problems,
         batches=batches,
         lint=outcome.lint.counts if outcome.lint else None,
+        samples=manifest.samples,
+        verdicts=report,
     )
 
 

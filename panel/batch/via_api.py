@@ -32,7 +32,7 @@ from panel.run.attempts import PairState
 from panel.run.events import ReviewStarted
 from panel.run.launch import RunView
 from panel.run.retry import ONCE
-from panel.runformat import CachePlan, PairId, Usage
+from panel.runformat import CachePlan, DrawId, Usage
 from panel.store.atomicio import write_json_atomic
 from panel.store.resultcache import ResultCache
 
@@ -74,7 +74,7 @@ class CustomIds(_Frozen):
     ids: dict[str, tuple[str, str]] = Field(default_factory=dict)
 
 
-def custom_id(pair: PairId) -> str:
+def custom_id(pair: DrawId) -> str:
     """A short id the APIs accept (^[a-zA-Z0-9_-]{1,64}$), stable for the pair."""
     return "p" + hashlib.sha256(f"{pair[0]}\0{pair[1]}".encode()).hexdigest()[:24]
 
@@ -119,8 +119,8 @@ class BatchApiLaunch:
     control_tries = 5  # create/retrieve/results calls that got an error status
 
     async def launch(
-        self, run: RunView, todo: list[PairId], plan: CachePlan | None, cache: ResultCache | None
-    ) -> list[PairId]:
+        self, run: RunView, todo: list[DrawId], plan: CachePlan | None, cache: ResultCache | None
+    ) -> list[DrawId]:
         self.run = run
         self.service = open_service(self.run.provider)
         if self.run.provider.synthetic:
@@ -129,13 +129,16 @@ class BatchApiLaunch:
         self.ledger: Ledger = _read(run_dir / LEDGER, Ledger) or Ledger(api=self.service.api)
         self.ids: CustomIds = _read(run_dir / CUSTOM_IDS, CustomIds) or CustomIds()
         open_batches = [b for b in self.ledger.batches if not b.collected]
-        waiting = {self.ids.ids[c] for b in open_batches for c in b.custom_ids if c in self.ids.ids}
+        waiting = {self._draw(c) for b in open_batches for c in b.custom_ids if c in self.ids.ids}
         fresh = [p for p in todo if p not in waiting]
-        self.track: dict[PairId, _Submitted] = {}
-        prior = Counter((a.tool_slug, a.persona) for a in self.run.store.iter_attempts())
+        self.track: dict[DrawId, _Submitted] = {}
+        prior = Counter(
+            DrawId(a.tool_slug, a.persona, self.run.model, a.sample)
+            for a in self.run.store.iter_attempts()
+        )
         for pair in todo:
             self.track[pair] = _Submitted(tries=prior[pair])
-        pending: list[PairId] = []
+        pending: list[DrawId] = []
         if not self.ledger.batches and fresh:
             # Warm the shared prefixes with one streamed request per persona: a cache entry
             # exists only once a response has begun, and batch hits are best effort.
@@ -160,13 +163,18 @@ class BatchApiLaunch:
                 break
             ended = await self._poll(open_batches)
             if ended is None:  # the run stopped while polling: what is open stays resumable
-                pending += [self.ids.ids[c] for b in open_batches for c in b.custom_ids]
+                pending += [self._draw(c) for b in open_batches for c in b.custom_ids]
                 break
             for entry in ended:
                 queue += await self._collect(entry, cache)
                 open_batches.remove(entry)
                 self._mark_collected(entry.id)
         return pending
+
+    def _draw(self, cid: str) -> DrawId:
+        """The draw a custom_id stands for (batches carry first samples only)."""
+        tool, persona = self.ids.ids[cid]
+        return DrawId(tool, persona, self.run.model)
 
     def _over_budget(self) -> bool:
         return (
@@ -176,10 +184,10 @@ class BatchApiLaunch:
 
     # -- submit ------------------------------------------------------------------------------
 
-    def _chunks(self, pairs: Sequence[PairId]) -> Iterator[list[tuple[PairId, dict[str, Any]]]]:
+    def _chunks(self, pairs: Sequence[DrawId]) -> Iterator[list[tuple[DrawId, dict[str, Any]]]]:
         limit_n = self.service.max_requests
         limit_bytes = min(self.service.max_bytes, CHUNK_BYTES)
-        chunk: list[tuple[PairId, dict[str, Any]]] = []
+        chunk: list[tuple[DrawId, dict[str, Any]]] = []
         size = 0
         for pair in pairs:
             t = self.track[pair]
@@ -194,12 +202,14 @@ class BatchApiLaunch:
         if chunk:
             yield chunk
 
-    async def _submit(self, pairs: Sequence[PairId], round_no: int) -> list[LedgerEntry]:
+    async def _submit(self, pairs: Sequence[DrawId], round_no: int) -> list[LedgerEntry]:
         entries = []
         for chunk in self._chunks(pairs):
             cids = [custom_id(pair) for pair, _ in chunk]
             new = {
-                c: pair for c, (pair, _) in zip(cids, chunk, strict=True) if c not in self.ids.ids
+                c: pair.pair
+                for c, (pair, _) in zip(cids, chunk, strict=True)
+                if c not in self.ids.ids
             }
             if new:
                 self.ids = CustomIds(ids={**self.ids.ids, **new})
@@ -266,10 +276,10 @@ class BatchApiLaunch:
 
     # -- collect -----------------------------------------------------------------------------
 
-    async def _collect(self, entry: LedgerEntry, cache: ResultCache | None) -> list[PairId]:
+    async def _collect(self, entry: LedgerEntry, cache: ResultCache | None) -> list[DrawId]:
         """Record what a finished batch returned; return the pairs that earned a follow-up."""
-        expected = {c: self.ids.ids[c] for c in entry.custom_ids if c in self.ids.ids}
-        again: list[PairId] = []
+        expected = {c: self._draw(c) for c in entry.custom_ids if c in self.ids.ids}
+        again: list[DrawId] = []
         seen: set[str] = set()
         results = await self._control(lambda: _first_and_rest(self.service.results(entry.id)))
         if results is None:
@@ -289,9 +299,9 @@ class BatchApiLaunch:
                 again.append(pair)
         return again
 
-    def _handle(self, pair: PairId, item: ItemResult, cache: ResultCache | None) -> bool:
+    def _handle(self, pair: DrawId, item: ItemResult, cache: ResultCache | None) -> bool:
         """Record one item's outcome; True when it goes into a follow-up batch."""
-        if self.run.store.recorded(*pair):
+        if self.run.store.recorded(*pair):  # (tool, persona, model, sample)
             return False  # recorded before a crash, or reused from the cache meanwhile
         t = self.track.setdefault(pair, _Submitted())
         state = t.state or PairState(request=self.run.request(pair))

@@ -18,6 +18,7 @@ from panel.cli.options import (
     BaseUrlOpt,
     FaultsOpt,
     JsonOpt,
+    JuryOpt,
     LatencyOpt,
     SeedOpt,
     ThinkingOpt,
@@ -27,6 +28,7 @@ from panel.cli.progress import BatchProgress
 from panel.errors import ConfigError
 from panel.providers.select import EmulatorSettings, parse_model
 from panel.run.engine import RunOptions
+from panel.run.report import interval_phrase
 from panel.store.runindex import resolve_run_id
 from panel.store.runs import RunStore
 
@@ -66,6 +68,13 @@ def batch(
     seed: SeedOpt = 0,
     latency_scale: LatencyOpt = 0.5,
     faults: FaultsOpt = None,
+    samples: Annotated[
+        int | None,
+        typer.Option(
+            "--samples", min=1, max=50, help="Verdicts per tool × persona (overrides samples:)."
+        ),
+    ] = None,
+    jury: JuryOpt = None,
 ) -> None:
     """Run the panel over a manifest's tools, reusing unchanged verdicts; build its comparisons.
 
@@ -85,8 +94,13 @@ def batch(
         source = ctx.get_parameter_source("seed")
         if source is None or source.name.startswith("DEFAULT"):
             seed = int(took.settings.get("emulator_seed") or seed)
-        model = model or took.model
-    spec = parse_model(model or loaded.manifest.model)
+        model = model or (None if took.jury else took.model)
+        samples = samples or took.samples
+        jury = jury or ",".join(took.jury) or None
+    members = tuple(split_ids(jury) or loaded.manifest.jury or ())
+    if members and model:
+        raise ConfigError("give --model or --jury, not both (a jury names its models)")
+    spec = parse_model(members[0] if members else model or loaded.manifest.model)
     if spec.defaulted_to_emulator:
         err.print(
             "[yellow]no API key set (ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY): "
@@ -102,6 +116,8 @@ def batch(
         via=via,
         max_tokens=max_tokens,
         ttl=ttl,
+        samples=samples,
+        jury=members or None,
         resume=resume,
         use_result_cache=not no_cache,
         options=RunOptions(
@@ -147,11 +163,20 @@ def _render(out: Console, s: BatchSummary, resume_command: str) -> None:
         highlight=False,
         soft_wrap=True,  # a path is never broken across lines
     )
+    drawn = f" × {s.samples} samples" if s.samples > 1 else ""
     out.print(
-        f"{s.pairs} pairs: {s.reused} reused, {s.requested} requested — "
+        f"{s.pairs} pairs{drawn}: {s.reused} reused, {s.requested} requested — "
         f"{s.ok} ok, {s.refused} declined, {s.failed} failed, {len(s.pending)} pending",
         highlight=False,
     )
+    if s.verdicts is not None:
+        unstable = sum(1 for p in s.verdicts.pairs if p.sampling.stable is False)
+        out.print(
+            f"stability: {unstable} of {len(s.verdicts.pairs)} pairs unstable; "
+            + "; ".join(f"{escape(t.tool)} {interval_phrase(t)}" for t in s.verdicts.tools[:10])
+            + (" …" if len(s.verdicts.tools) > 10 else ""),
+            highlight=False,
+        )
     if s.why:
         out.print(
             "why they ran: " + ", ".join(f"{n} {why}" for why, n in sorted(s.why.items())),
@@ -174,7 +199,10 @@ def _render(out: Console, s: BatchSummary, resume_command: str) -> None:
     for path in s.records:
         out.print(f"record {path}", highlight=False, soft_wrap=True)
     if s.pending:
-        shown = ", ".join(f"{t}×{p}" for t, p in s.pending[:20])
+        shown = ", ".join(
+            f"{d.tool_slug}×{d.persona}" + (f"#{d.sample + 1}" if d.sample else "")
+            for d in s.pending[:20]
+        )
         more = f" and {len(s.pending) - 20} more" if len(s.pending) > 20 else ""
         out.print(
             f"pending: {shown}{more} (run {s.run_id} is {s.status}) — finish with: "

@@ -12,7 +12,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from panel.cli.options import BaseUrlOpt, PersonasOpt, SiteSettingsOpt, split_ids
+from panel.aggregate import PairVerdict
+from panel.cli.options import (
+    BaseUrlOpt,
+    JuryOpt,
+    PersonasOpt,
+    SamplesOpt,
+    SiteSettingsOpt,
+    split_ids,
+)
 from panel.errors import InputError
 from panel.inputs.personas import Persona, load_personas, select_personas
 from panel.inputs.prompts import load_prompts
@@ -26,13 +34,15 @@ from panel.pages.records import (
     ToolCard,
     compare,
     load_votes,
+    run_verdicts,
     write_record,
 )
-from panel.pages.render import write_index, write_pages
+from panel.pages.render import stability, write_index, write_pages
 from panel.pages.sitesettings import find_site_settings
 from panel.pages.toolpages import PageRecord, read_page_record, tool_records_from
 from panel.providers.select import parse_model
 from panel.run.events import Event, EventSink, ReviewFinished
+from panel.run.jury import jury_label
 from panel.runformat import PairId, PairResult, RunManifest
 from panel.verdict import schema_digest
 
@@ -71,18 +81,27 @@ class CurrentView:
     def results(self) -> dict[PairId, PairResult]:
         return self._results
 
+    def verdicts(self) -> dict[PairId, PairVerdict]:
+        return {pair: v for pair, v in run_verdicts(self.run).items() if pair in self._results}
+
     def records_dir(self) -> Path:
         return self.run.records_dir()
 
 
 def current_results(
-    run: RunView, tools: Sequence[LoadedTool], personas: Sequence[Persona], model: str
+    run: RunView,
+    tools: Sequence[LoadedTool],
+    personas: Sequence[Persona],
+    model: str,
+    samples: int = 1,
 ) -> dict[PairId, PairResult]:
-    """The run's verdicts whose tool file, persona file, templates, schema and model are current."""
+    """The run's verdicts whose tool file, persona file, templates, schema and model are current
+    (and drawn as many times as asked: a run with other --samples lends its draws only through
+    the result cache, draw by draw)."""
     manifest = run.manifest()
     inputs = manifest.inputs
     templates = load_prompts(prompt_dirs()).template_digests()
-    if manifest.model != model or inputs.templates != templates:
+    if manifest.model != model or inputs.templates != templates or manifest.samples != samples:
         return {}
     if inputs.verdict_schema != schema_digest():
         return {}
@@ -134,6 +153,8 @@ def engine_runner(
     personas: Sequence[Persona],
     base_url: str | None = None,
     on_event: EventSink | None = None,
+    samples: int = 1,
+    jury: tuple[str, ...] = (),
 ) -> RunMissing:
     """run_missing wired to the engine: a new run of the missing tools, opened as a RunStore."""
 
@@ -142,7 +163,12 @@ def engine_runner(
         from panel.store.runs import RunStore
 
         options = RunOptions(
-            model=model, personas=[p.id for p in personas], runs_dir=runs_dir, base_url=base_url
+            model=None if jury else model,
+            personas=[p.id for p in personas],
+            runs_dir=runs_dir,
+            base_url=base_url,
+            samples=samples,
+            jury=jury,
         )
         outcome = await run_panel(tools, options, on_event)
         return RunStore.open(runs_dir, outcome.run_id)
@@ -166,6 +192,8 @@ def compare_cmd(
     ] = None,
     site_settings: SiteSettingsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the record JSON.")] = False,
+    samples: SamplesOpt = 1,
+    jury: JuryOpt = None,
 ) -> None:
     """Build and render "A vs B": HTML, Markdown and JSON, running the panel for what is missing.
 
@@ -177,22 +205,27 @@ def compare_cmd(
     """
     err = Console(stderr=True)
     site = find_site_settings(site_settings)  # a bad settings file fails before any request
-    spec = parse_model(model)
+    members = tuple(split_ids(jury) or ())
+    if members and model:
+        raise InputError("give --model or --jury, not both (a jury names its models)")
+    spec = parse_model(model if not members else members[0])
+    # The runs a verdict may come from are those of the same model, or of the same jury.
+    asked = jury_label([str(parse_model(m)) for m in members]) if members else str(spec)
     if spec.defaulted_to_emulator:
         err.print(
             "[yellow]no API key set (ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY): "
             "using the built-in emulator — verdicts are synthetic[/]",
             soft_wrap=True,
         )
-    base = _base_run(runs_dir, run, str(spec))
+    base = _base_run(runs_dir, run, asked)
     lookup = base.manifest() if base else _newest_manifest(runs_dir)  # names -> tool files
     a, b = resolve_tool(tool_a, lookup), resolve_tool(tool_b, lookup)
     panel = select_personas(load_personas(persona_dirs()), split_ids(personas))
     seen = Reuse()
     view: RunView | None = None
     if base is not None:
-        view = CurrentView(base, current_results(base, [a, b], panel, str(spec)))
-    runner = engine_runner(str(spec), runs_dir, panel, base_url, seen)
+        view = CurrentView(base, current_results(base, [a, b], panel, asked, samples))
+    runner = engine_runner(str(spec), runs_dir, panel, base_url, seen, samples, members)
     tally = load_votes(votes) if votes else None
     record, used = asyncio.run(compare(a, b, panel, view, runner, tally))
     if view is not None:  # the base run's verdicts that made it onto the page
@@ -258,7 +291,8 @@ def summary_lines(record: ComparisonRecord, seen: Reuse, base: str | None) -> li
 
     def side(card: ToolCard) -> str:
         pct = "—" if card.panel_ship_pct is None else f"{card.panel_ship_pct}%"
-        return f"{card.name} {pct} ({card.ship_votes}/{card.verdicts} ship)"
+        drawn = f", {stability(card)}" if card.stability else ""
+        return f"{card.name} {pct} ({card.ship_votes}/{card.verdicts} ship{drawn})"
 
     reviewers = len(a.split)
     lines = [

@@ -87,7 +87,9 @@ def diff_cmd(
         FailOn | None,
         typer.Option(
             "--fail-on",
-            help="Exit 1 on any flip, on any change, or on any lint finding in the later run.",
+            help="Exit 1 on any flip; on any flip but those on unstable pairs (stable-flip: "
+            "pairs whose samples disagree may be noise); on any change; or on any lint finding "
+            "in the later run.",
         ),
     ] = None,
 ) -> None:

@@ -1,4 +1,8 @@
-"""The live terminal display of a run: one row per pair, filled in as verdicts stream.
+"""The live terminal display of a run: one row per draw, filled in as verdicts stream.
+
+With samples (`--samples K`) a row is one sample of a pair ("builder #2"), with a jury one
+model's ("builder · gpt-5.6-luna"); the final report then shows each pair's verdict over its
+draws (panel.run.report) — agreement, stability, the tools' ship % intervals.
 
 The ship decision shows the moment it streams in; the headline and the quote grow as they
 arrive. Rendered on stderr, so `--json` keeps stdout clean. Without a terminal (CI, pipes) it
@@ -31,7 +35,8 @@ from panel.run.events import (
     RunStarted,
     VerdictDelta,
 )
-from panel.runformat import PairResult
+from panel.run.report import VerdictReport, interval_phrase, verdict_report
+from panel.runformat import DrawId, PairResult, RunManifest
 
 
 def _shown(text: str) -> str:
@@ -58,7 +63,9 @@ class _Row:
 class LiveDisplay:
     console: Console
     max_rows: int = 24
-    rows: dict[tuple[str, str], _Row] = field(default_factory=dict)
+    rows: dict[tuple[str, str, int, str], _Row] = field(default_factory=dict)
+    several_models: bool = False
+    several_samples: bool = False
     started: RunStarted | None = None
     live: Live | None = None
     t0: float = field(default_factory=time.monotonic)
@@ -82,29 +89,35 @@ class LiveDisplay:
                 self._line(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
             for note in event.notes:
                 self._line(f"[yellow]note:[/] {_shown(note)}")
-            for tool, persona in event.pairs:
-                self.rows.setdefault((tool, persona), _Row(tool, persona))
+            self.several_models = len({d.model for d in event.pairs}) > 1
+            self.several_samples = any(d.sample for d in event.pairs)
+            for draw in event.pairs:
+                self._row(draw.tool_slug, draw.persona, draw.sample, draw.model)
         elif isinstance(event, ReviewStarted):
-            row = self._row(event.tool, event.persona)
+            row = self._row(event.tool, event.persona, event.sample, event.model)
             row.state, row.attempts = "streaming", event.attempt
         elif isinstance(event, VerdictDelta):
-            row = self._row(event.tool, event.persona)
+            row = self._row(event.tool, event.persona, event.sample, event.model)
             snap = event.snapshot
             if isinstance(snap.get("ship"), bool):
                 row.ship = snap["ship"]
             row.headline = redact_secrets(str(snap.get("headline") or row.headline), growing=True)
             row.quote = redact_secrets(str(snap.get("quote") or row.quote), growing=True)
         elif isinstance(event, ReviewRetrying):
-            self._row(event.tool, event.persona).note = f"retrying: {event.error_class}"
+            row = self._row(event.tool, event.persona, event.sample, event.model)
+            row.note = f"retrying: {event.error_class}"
         elif isinstance(event, ReviewFinished):
             self._finish(event.result)
         self._refresh()
 
-    def _row(self, tool: str, persona: str) -> _Row:
-        return self.rows.setdefault((tool, persona), _Row(tool, persona))
+    def _row(self, tool: str, persona: str, sample: int = 0, model: str = "") -> _Row:
+        key = (tool, persona, sample, model if self.several_models else "")
+        if key not in self.rows:
+            self.rows[key] = _Row(tool, draw_label(DrawId(tool, persona, key[3], sample)))
+        return self.rows[key]
 
     def _finish(self, r: PairResult) -> None:
-        row = self._row(r.tool_slug, r.persona)
+        row = self._row(r.tool_slug, r.persona, r.sample, r.model)
         row.state = "reused" if r.reused else r.status
         row.ship, row.headline, row.quote = r.ship, r.headline or "", r.quote or ""
         row.note = f"{r.error_class}: {r.error}" if r.error_class else ""
@@ -112,7 +125,8 @@ class LiveDisplay:
             verdict = {True: "SHIP", False: "NO SHIP", None: r.status.upper()}[r.ship]
             label = " [synthetic]" if r.synthetic else ""
             detail = _shown(r.headline or row.note)
-            self._line(f"{_shown(r.tool)} · {r.persona}: [bold]{verdict}[/]{label} — {detail}")
+            who = _shown(row.persona)
+            self._line(f"{_shown(r.tool)} · {who}: [bold]{verdict}[/]{label} — {detail}")
 
     def _line(self, markup: str) -> None:
         (self.live.console if self.live else self.console).print(
@@ -134,7 +148,7 @@ class LiveDisplay:
         active = [r for r in self.rows.values() if r.state not in ("queued",)]
         shown = (active or list(self.rows.values()))[-self.max_rows :]
         for row in shown:
-            table.add_row(_shown(row.tool), row.persona, _verdict(row), _body(row))
+            table.add_row(_shown(row.tool), _shown(row.persona), _verdict(row), _body(row))
         done = sum(r.state in ("ok", "failed", "refused", "reused") for r in self.rows.values())
         footer = Text(
             f"{done}/{len(self.rows)} verdicts · {time.monotonic() - self.t0:.1f}s", style="dim"
@@ -166,6 +180,14 @@ def _body(row: _Row) -> Text:
     return text
 
 
+def draw_label(draw: DrawId) -> str:
+    """ "builder", "builder #2" (the second sample), "builder · gpt-5.6-luna" (a jury's model)."""
+    label = draw.persona + (f" #{draw.sample + 1}" if draw.sample else "")
+    if draw.model:
+        label += f" · {draw.model.partition(':')[2] or draw.model}"
+    return label
+
+
 def render_summary(console: Console, outcome: RunOutcome) -> None:
     """The final report: verdicts, then cost and cache figures side by side."""
     m = outcome.manifest
@@ -174,12 +196,15 @@ def render_summary(console: Console, outcome: RunOutcome) -> None:
     table = Table(title=f"run {m.run_id} · {m.model}", expand=True)
     for col in ("tool", "persona", "verdict", "headline"):
         table.add_column(col, overflow="fold")
-    for r in outcome.results:
-        verdict = {True: "[green]SHIP[/]", False: "[red]NO SHIP[/]"}.get(r.ship, r.status)  # type: ignore[arg-type]
-        detail = r.headline or f"{r.error_class}: {r.error}"
-        reused = " [dim](reused)[/]" if r.reused else ""
-        table.add_row(_shown(r.tool), r.persona, verdict + reused, _shown(detail or ""))
-    console.print(table)
+    if m.samples > 1 or m.jury:
+        render_verdicts(console, table, verdict_report(m, outcome.results), outcome.results)
+    else:
+        for r in outcome.results:
+            verdict = {True: "[green]SHIP[/]", False: "[red]NO SHIP[/]"}.get(r.ship, r.status)  # type: ignore[arg-type]
+            detail = r.headline or f"{r.error_class}: {r.error}"
+            reused = " [dim](reused)[/]" if r.reused else ""
+            table.add_row(_shown(r.tool), r.persona, verdict + reused, _shown(detail or ""))
+        console.print(table)
     c, s = m.cost, m.cache_stats
     figures = Table.grid(padding=(0, 3))
     figures.add_row(
@@ -205,11 +230,13 @@ def render_summary(console: Console, outcome: RunOutcome) -> None:
         else "\n[yellow]some prices or usage were unknown: cost figures are incomplete[/]"
     )
     console.print(Box(figures, title="cost and cache", expand=False), note)
+    if m.members:
+        console.print(_members_table(m))
     if outcome.pending:
         runs = Path(outcome.run_dir).parent
         where = "" if runs.resolve() == Path("runs").resolve() else f" --runs-dir {runs}"
         console.print(
-            f"[yellow]{len(outcome.pending)} pairs pending[/] (run {m.run_id} is {m.status}): "
+            f"[yellow]{_pending(outcome)} pending[/] (run {m.run_id} is {m.status}): "
             f"finish with: panel run --resume {m.run_id}{escape(where)}",
             soft_wrap=True,
         )
@@ -221,6 +248,66 @@ def render_summary(console: Console, outcome: RunOutcome) -> None:
             soft_wrap=True,
         )
     console.print(f"run folder: {outcome.run_dir}")
+
+
+def render_verdicts(
+    console: Console, table: Table, report: VerdictReport, results: list[PairResult]
+) -> None:
+    """Samples or a jury: one row per pair (its verdict over its draws), then the tools' ship %
+    with intervals, the personas' flip rates and the jury's agreement."""
+    shown = {r.draw: r for r in results}
+    jury = bool(report.jury)
+    for p in report.pairs:
+        split = p.sampling
+        quoted = shown.get(DrawId(p.tool_slug, p.persona, split.quoted_model, split.quoted_sample))
+        verdict = {True: "[green]SHIP[/]", False: "[red]NO SHIP[/]"}.get(p.ship, p.status)  # type: ignore[arg-type]
+        if p.ship is not None:
+            verdict += f" · {split.label()}"
+            if split.stable is not None:
+                verdict += " · stable" if split.stable else " · [yellow]unstable[/]"
+        detail = _shown((quoted.headline if quoted else None) or "")
+        if jury and quoted is not None and quoted.headline:
+            detail += f" [dim](quoted: {_shown(quoted.model)})[/]"
+        table.add_row(_shown(p.tool), p.persona, verdict, detail)
+    console.print(table)
+    lines = [f"{_shown(t.tool)}: ship {interval_phrase(t)}" for t in report.tools]
+    if report.flip_rates and report.samples > 1:
+        rates = ", ".join(f"{p} {r:.0%}" for p, r in report.flip_rates.items())
+        lines.append(f"flip rate by persona (votes against their own majority): {rates}")
+    a = report.agreement
+    if a is not None:
+        kappa = "undefined" if a.fleiss_kappa is None else f"{a.fleiss_kappa:.2f}"
+        agree = "—" if a.percent_agreement is None else f"{a.percent_agreement:.0%}"
+        lines.append(
+            f"jury agreement over {a.pairs} pairs: {agree} (pairwise), {a.unanimous} unanimous, "
+            f"Fleiss' kappa {kappa}; dissents most: {a.dissents_most or 'nobody'}"
+        )
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def _members_table(m: RunManifest) -> Table:
+    """A jury: each model's own cost against its own floor, and its own cache figures."""
+    table = Table(title="each model of the jury (its own cache)", expand=False)
+    for col in ("model", "cost", "floor", "no-cache", "requests", "reading cache"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for model, r in m.members.items():
+        s = r.cache_stats
+        table.add_row(
+            _shown(model),
+            f"${r.cost.usd:.4f}",
+            f"${r.cost.floor_usd:.4f}",
+            f"${r.cost.no_cache_usd:.4f}",
+            str(s.requests) if s else "—",
+            str(s.requests_reading_cache) if s else "—",
+        )
+    return table
+
+
+def _pending(outcome: RunOutcome) -> str:
+    draws = len(outcome.pending_draws)
+    pairs = f"{len(outcome.pending)} pairs"
+    return pairs if draws <= len(outcome.pending) else f"{pairs} ({draws} draws)"
 
 
 def outcome_json(outcome: RunOutcome) -> dict[str, Any]:
@@ -251,15 +338,25 @@ def outcome_json(outcome: RunOutcome) -> dict[str, Any]:
                 "attempts": r.attempts,
                 "synthetic": r.synthetic,
                 "usage": r.usage.model_dump(exclude={"known"}),
+                "model": r.model,
+                "sample": r.sample,
             }
-            for r in outcome.results  # in run order: tools, then personas in display order
+            for r in outcome.results  # in run order: tools, personas in display order, samples
         ],
-        "pending": [{"tool": t, "persona": p} for t, p in outcome.pending],
+        "pending": [
+            {"tool": d.tool_slug, "persona": d.persona, "model": d.model, "sample": d.sample}
+            for d in outcome.pending_draws
+        ],
         "reused": outcome.reused,
         "requested": outcome.requested,
         "cost": m.cost.model_dump(),
         "cache_plan": m.cache_plan.model_dump() if m.cache_plan else None,
         "cache_stats": m.cache_stats.model_dump() if m.cache_stats else None,
+        # Each pair's verdict over its draws, the tools' ship % intervals, flip rates, and a
+        # jury's agreement (panel.run.report): with one draw per pair, the verdicts are the
+        # results and the intervals null.
+        "verdicts": verdict_report(m, outcome.results).model_dump(mode="json"),
+        "members": {k: v.model_dump(mode="json") for k, v in m.members.items()},
         "lint": lint_json(outcome),
     }
 

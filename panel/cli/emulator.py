@@ -8,8 +8,10 @@ from typing import Annotated
 
 import typer
 
+from panel.cli.options import FlipsOpt
 from panel.emulator.faults import FaultSpecError
 from panel.emulator.state import EmulatorConfig
+from panel.emulator.variability import FlipSpecError
 from panel.errors import ConfigError
 
 
@@ -29,6 +31,7 @@ def emulator(
         int | None, typer.Option(help="Uncached input tokens per minute per key.")
     ] = None,
     otpm: Annotated[int | None, typer.Option(help="Output tokens per minute per key.")] = None,
+    flips: FlipsOpt = None,
 ) -> None:
     """Serve the emulator; prints `listening on http://HOST:PORT` once ready."""
     from panel.emulator.runner import serve  # uvicorn only when serving
@@ -37,9 +40,15 @@ def emulator(
         raise ConfigError(f"--port {port}: a port is 0 to 65535 (0 picks a free one)")
     try:
         config = EmulatorConfig.from_cli(
-            seed=seed, latency_scale=latency_scale, faults=faults, rpm=rpm, itpm=itpm, otpm=otpm
+            seed=seed,
+            latency_scale=latency_scale,
+            faults=faults,
+            rpm=rpm,
+            itpm=itpm,
+            otpm=otpm,
+            flips=flips,
         )
-    except FaultSpecError as exc:
+    except (FaultSpecError, FlipSpecError) as exc:
         raise ConfigError(str(exc)) from None
     except ValueError as exc:  # --latency-scale inf, --rpm 0
         raise ConfigError(f"--{str(exc).replace('_', '-')}") from None

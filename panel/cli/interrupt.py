@@ -55,7 +55,7 @@ def announce(err: Console, handle: RunHandle, inner: EventSink | None) -> EventS
         if isinstance(event, RunStarted) and handle.run_id is None:
             handle.run_id = event.run_id
             err.print(
-                f"run {event.run_id} started: {len(event.pairs)} pair(s) to ask, "
+                f"run {event.run_id} started: {_to_ask(event)}, "
                 f"{event.reused} reused · stop with Ctrl-C, finish with: "
                 f"{handle.resume_command(event.run_id)}",
                 highlight=False,
@@ -66,6 +66,14 @@ def announce(err: Console, handle: RunHandle, inner: EventSink | None) -> EventS
             inner(event)
 
     return sink
+
+
+def _to_ask(event: RunStarted) -> str:
+    """ "8 pair(s) to ask", or with samples or a jury "40 draw(s) of 8 pair(s) to ask"."""
+    pairs = len({d.pair for d in event.pairs})
+    if len(event.pairs) == pairs:
+        return f"{pairs} pair(s) to ask"
+    return f"{len(event.pairs)} draw(s) of {pairs} pair(s) to ask"
 
 
 def run_stoppable(err: Console, handle: RunHandle, main: Coroutine[Any, Any, T]) -> T:

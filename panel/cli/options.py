@@ -57,6 +57,34 @@ BehaviourOpt = Annotated[
     ),
 ]
 
+FlipsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--flips",
+        help="Emulator only: probabilities that a later sample flips a persona's vote, or that a "
+        "model dissents, e.g. skeptic=0.4,*=0.1,model:gpt-5.6-luna=0.3 (docs/emulator.md).",
+    ),
+]
+JuryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--jury",
+        help="Run every persona on each of these models, e.g. emulator:claude-sonnet-5,"
+        "emulator:gpt-5.6-luna,emulator:claude-haiku-4-5 (providers may be mixed): a persona's "
+        "verdict is the models' majority. Instead of --model.",
+    ),
+]
+SamplesOpt = Annotated[
+    int,
+    typer.Option(
+        "--samples",
+        min=1,
+        max=50,
+        help="Verdicts per tool × persona: the pair's verdict is their majority, with its "
+        "agreement, flip rate and a ship % interval (ARCHITECTURE.md, 'Samples and juries').",
+    ),
+]
+
 
 ThinkingOpt = Annotated[
     bool,

@@ -9,7 +9,7 @@ import typer
 
 from panel.cli.options import SiteSettingsOpt
 from panel.inputs.textsafety import terminal_safe
-from panel.pages.publish import PublishReport, is_tool_page, publish
+from panel.pages.publish import PublishReport, flip_note, is_tool_page, publish
 from panel.pages.sitesettings import find_site_settings
 
 
@@ -40,6 +40,7 @@ def _summary(report: PublishReport) -> list[str]:
         lines += [
             f"    accepted flip: {f.tool} × {f.persona}: "
             f"{'ship' if f.before else 'not ship'} -> {'ship' if f.after else 'not ship'}"
+            + flip_note(f)
             for f in update.flips
         ]
     lines += [f"  removed   {slug}" for slug in report.removed]

@@ -19,11 +19,14 @@ from panel.cli.options import (
     BehaviourOpt,
     ConcurrencyOpt,
     FaultsOpt,
+    FlipsOpt,
     JsonOpt,
+    JuryOpt,
     LatencyOpt,
     ModelOpt,
     PersonasOpt,
     RunsDirOpt,
+    SamplesOpt,
     SeedOpt,
     ThinkingOpt,
     split_ids,
@@ -52,6 +55,7 @@ def run(
         typer.Argument(help="Tool YAML files, or folders of them (none with --resume)."),
     ] = None,
     model: ModelOpt = None,
+    jury: JuryOpt = None,
     base_url: BaseUrlOpt = None,
     personas: PersonasOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
@@ -73,10 +77,12 @@ def run(
         float | None, typer.Option("--budget", help="Stop launching at this many USD.")
     ] = None,
     thinking: ThinkingOpt = False,
+    samples: SamplesOpt = 1,
     seed: SeedOpt = 0,
     latency_scale: LatencyOpt = 0.5,
     faults: FaultsOpt = None,
     behaviour: BehaviourOpt = "normal",
+    flips: FlipsOpt = None,
 ) -> None:
     """Run every persona on every tool; stream the verdicts; write `runs/<run-id>/`.
 
@@ -96,7 +102,12 @@ def run(
         store = RunStore.open(runs_dir, resume)
         asked = resume_arguments(store.manifest())
         resumed_tools = None if tool_files else resume_tools(store.path, store.manifest())
-        model = model or asked.model
+        if asked.jury and model:
+            raise ConfigError(
+                f"run {resume} is a jury ({', '.join(asked.jury)}): resume it without --model"
+            )
+        jury = jury or ",".join(asked.jury) or None
+        model = model or (None if jury else asked.model)
         personas = personas or ",".join(asked.personas)
         took = asked.settings
         max_tokens = (
@@ -109,9 +120,15 @@ def run(
             no_cache = True  # the run was asked without the result cache: it stays so
         if not _given(ctx, "behaviour") and took.get("emulator_behaviour"):
             behaviour = str(took["emulator_behaviour"])
+        if not _given(ctx, "flips") and took.get("emulator_flips"):
+            flips = str(took["emulator_flips"])
+        samples = samples if _given(ctx, "samples") else asked.samples
     if not tool_files and not resume:
         raise ConfigError("give tool files (or folders), or --resume RUN_ID")
-    spec = parse_model(model)
+    members = tuple(split_ids(jury) or ())
+    if members and model:
+        raise ConfigError("give --model or --jury, not both (a jury names its models)")
+    spec = parse_model(model if not members else members[0])
     if spec.defaulted_to_emulator:
         err.print(
             "[yellow]no API key set (ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY): "
@@ -129,7 +146,8 @@ def run(
     if not loaded.tools:
         raise ConfigError("no tool file loaded; nothing to run")
     options = RunOptions(
-        model=str(spec),
+        model=None if members else str(spec),
+        jury=members,
         base_url=base_url,
         personas=split_ids(personas),
         runs_dir=runs_dir,
@@ -139,10 +157,11 @@ def run(
         use_result_cache=not no_cache,
         budget_usd=budget,
         thinking=thinking,
+        samples=samples,
         resume=resume,
         retry_failed=retry_failed,
         emulator=EmulatorSettings(
-            seed=seed, latency_scale=latency_scale, behaviour=behaviour, faults=faults
+            seed=seed, latency_scale=latency_scale, behaviour=behaviour, faults=faults, flips=flips
         ),
     )
     handle = RunHandle(resume_hint(["run"], runs_dir))

@@ -1,4 +1,8 @@
-"""`panel runs`: list runs, newest first (id, when, model, tools × personas, status, cost)."""
+"""`panel runs`: list runs, newest first (id, when, model, tools × personas, status, cost).
+
+With samples or a jury the PAIRS column adds `×5s` (samples) and `×3m` (models), and counts
+draws: `1×4 ×5s 20/20`.
+"""
 
 from __future__ import annotations
 
@@ -32,12 +36,15 @@ def runs_cmd(
         return
     table = [("RUN", "WHEN (UTC)", "MODEL", "PAIRS", "STATUS", "COST")]
     for r in rows:
+        drawn = (f" ×{r.samples}s" if r.samples > 1 else "") + (
+            f" ×{r.models}m" if r.models > 1 else ""
+        )  # samples and a jury's models: the results are draws
         table.append(
             (
                 r.run_id,
                 r.created_at[:19].replace("T", " "),
                 r.model + (" (synthetic)" if r.synthetic else ""),
-                f"{r.tools}×{r.personas} {r.results}/{r.pairs_total}",
+                f"{r.tools}×{r.personas}{drawn} {r.results}/{r.draws_total or r.pairs_total}",
                 r.status,
                 f"${r.cost_usd:.4f}" + ("" if r.cost_known else "?"),
             )

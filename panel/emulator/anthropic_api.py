@@ -207,7 +207,13 @@ async def _handle(request: Request, ex: Exchange) -> Response:
         cache.abandon(result.ticket)
         raise
     reply = ar.build_reply(
-        body, model, seed=ex.seed, digest=ex.digest, behaviour=ex.behaviour, fault=ex.fault_name
+        body,
+        model,
+        seed=ex.seed,
+        digest=ex.digest,
+        behaviour=ex.behaviour,
+        fault=ex.fault_name,
+        draw=ex.draw,
     )
     headers = {**rl_headers, "request-id": ex.request_id}
     if body.get("stream"):

@@ -8,6 +8,7 @@ cut it for wire faults; `message_json` is the non-streaming body.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from pydantic_core import from_json
 from panel.emulator import stubmodel
 from panel.emulator.sse import derived_id, event
 from panel.emulator.state import Behaviour
+from panel.emulator.variability import Draw
 from panel.modeltable import ModelInfo
 from panel.tokens import count_tokens
 
@@ -127,9 +129,11 @@ def build_reply(
     digest: str,
     behaviour: Behaviour,
     fault: str | None,
+    draw: Draw | None = None,
 ) -> Reply:
     rng = random.Random(f"{seed}:{digest}")
     ctx = stubmodel.extract_context(request_texts(body))
+    draw = dataclasses.replace(draw or Draw(), model=model.id)  # the answering model's taste
     blocks: list[Block] = []
     thinking = body.get("thinking")
     if model.thinking_default and not (
@@ -147,7 +151,7 @@ def build_reply(
     elif (tool is None or fault == "no_tool_call") and (fmt := output_schema(body)) is not None:
         # Structured output: the text is JSON valid for the schema, streamed as text deltas.
         value = stubmodel.generate_tool_input(
-            fmt, ctx, seed=seed, request_digest=digest, behaviour=behaviour
+            fmt, ctx, seed=seed, request_digest=digest, behaviour=behaviour, draw=draw
         )
         blocks.append(Block("text", json.dumps(value, ensure_ascii=False)))
     elif tool is None or fault == "no_tool_call":
@@ -158,7 +162,7 @@ def build_reply(
             blocks.append(Block("text", prose.split(". ")[0][:160].rstrip(".") + "."))
         schema = tool.get("input_schema") or {}
         value = stubmodel.generate_tool_input(
-            schema, ctx, seed=seed, request_digest=digest, behaviour=behaviour
+            schema, ctx, seed=seed, request_digest=digest, behaviour=behaviour, draw=draw
         )
         if fault == "schema_violation":
             value = _violate(schema, value)

@@ -381,6 +381,7 @@ class BatchStore:
                 digest=ex.digest,
                 behaviour=ex.behaviour,
                 fault=content_fault,
+                draw=ex.draw,
             )
             usage = ar.usage_fields(
                 uncached=result.uncached_tokens,
@@ -415,7 +416,13 @@ class BatchStore:
             return reply, usage
         view = openai_api.anthropic_view(item.body)
         reply = ar.build_reply(
-            view, model, seed=ex.seed, digest=ex.digest, behaviour=ex.behaviour, fault=content_fault
+            view,
+            model,
+            seed=ex.seed,
+            digest=ex.digest,
+            behaviour=ex.behaviour,
+            fault=content_fault,
+            draw=ex.draw,
         )
         if any(b.kind == "tool_use" for b in reply.blocks):
             # As in openai_api: Chat Completions tool calls come without prose.

@@ -24,6 +24,8 @@ from panel.emulator.state import (
     api_key_namespace,
     public_headers,
 )
+from panel.emulator.variability import FLIPS_HEADER, Draw, FlipRates, FlipSpecError, parse_sample
+from panel.runformat import SAMPLE_HEADER
 from panel.tokens import canonical_json
 
 Api = Literal["anthropic", "openai"]
@@ -98,6 +100,8 @@ class Exchange:
     attempt: int = 0
     fault: Fault | None = None
     behaviour: Behaviour = "normal"
+    sample: int = 0  # which sample of a pair (x-panel-sample): samples share their body
+    flips: FlipRates | None = None  # None: the config's (batch lines carry no headers)
     status: int = 0
     usage: dict[str, Any] | None = None
     recorded: bool = False
@@ -153,10 +157,30 @@ class Exchange:
                 400, "invalid_request_error", f"x-emulator-behaviour must be one of {BEHAVIOURS}"
             )
         self.behaviour = behaviour
+        self.read_draw(request)
+
+    def read_draw(self, request: Request) -> None:
+        """The sample index and flip probabilities (panel.emulator.variability) of the request."""
+        try:
+            self.sample = parse_sample(request.headers.get(SAMPLE_HEADER))
+            spec = request.headers.get(FLIPS_HEADER)
+            self.flips = FlipRates.parse(spec if spec is not None else self.state.config.flips)
+        except (ValueError, FlipSpecError) as exc:
+            raise BadRequest(400, "invalid_request_error", str(exc)) from None
+
+    @property
+    def draw(self) -> Draw:
+        rates = self.flips if self.flips is not None else FlipRates.parse(self.state.config.flips)
+        return Draw(sample=self.sample, rates=rates)
+
+    @property
+    def attempt_key(self) -> str:
+        """Attempts (and seeded faults) are counted per body, and per sample of a body."""
+        return self.digest if not self.sample else f"{self.digest}#sample{self.sample}"
 
     def pick_fault(self, request: Request) -> None:
         """Count this attempt and decide its fault (header, then rules, then seeded plan)."""
-        self.attempt = self.state.next_attempt(self.namespace, self.digest)
+        self.attempt = self.state.next_attempt(self.namespace, self.attempt_key)
         cfg = self.state.config
         try:
             self.fault = choose_fault(
@@ -165,7 +189,7 @@ class Exchange:
                 rules=cfg.fault_rules,
                 plan=cfg.fault_plan,
                 seed=cfg.seed,
-                digest=self.digest,
+                digest=self.attempt_key,
                 attempt=self.attempt,
             )
         except FaultSpecError as exc:

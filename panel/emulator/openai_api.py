@@ -219,6 +219,7 @@ async def _handle(request: Request, ex: Exchange) -> Response:
         digest=ex.digest,
         behaviour=ex.behaviour,
         fault=ex.fault_name,
+        draw=ex.draw,
     )
     if any(b.kind == "tool_use" for b in reply.blocks):
         # Chat Completions tool calls come without prose.

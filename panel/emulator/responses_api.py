@@ -265,7 +265,13 @@ def build_reply(
 ) -> tuple[ar.Reply, bool]:
     stub_view, as_text = view(body)
     reply = ar.build_reply(
-        stub_view, model, seed=ex.seed, digest=ex.digest, behaviour=ex.behaviour, fault=fault
+        stub_view,
+        model,
+        seed=ex.seed,
+        digest=ex.digest,
+        behaviour=ex.behaviour,
+        fault=fault,
+        draw=ex.draw,
     )
     if as_text:
         for block in reply.blocks:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from panel.emulator.faults import Fault, FaultRule, parse_plan, rules_from_json
 from panel.emulator.promptcache import AnthropicCache, OpenAICache
 from panel.emulator.ratelimit import RateLimiter, RateLimits
+from panel.emulator.variability import FlipRates
 from panel.modeltable import ModelInfo
 
 Behaviour = Literal["normal", "echo", "obey", "plant"]
@@ -33,6 +34,7 @@ class EmulatorConfig:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     stall_seconds: float = 120.0
     batch_delay_s: float = 2.0  # a batch's processing time, times latency_scale
+    flips: str = ""  # flip/dissent probability overrides (panel.emulator.variability)
 
     def __post_init__(self) -> None:
         # inf latency never answers, NaN breaks every clock, 0 requests a minute divides by 0.
@@ -54,8 +56,12 @@ class EmulatorConfig:
         rpm: int | None = None,
         itpm: int | None = None,
         otpm: int | None = None,
+        flips: str | None = None,
     ) -> EmulatorConfig:
+        if flips:
+            FlipRates.parse(flips)  # FlipSpecError now, not a 400 on every request
         return cls(
+            flips=flips or "",
             seed=seed,
             latency_scale=latency_scale,
             fault_plan=parse_plan(faults) if faults else (),
@@ -79,6 +85,9 @@ class EmulatorConfig:
                 changes["fault_plan"] = parse_plan(value) if value else ()
             elif key == "rules":
                 changes["fault_rules"] = rules_from_json(value or [])
+            elif key == "flips":
+                FlipRates.parse(value)  # a ValueError (FlipSpecError) becomes the 400
+                changes[key] = str(value or "")
             elif key in ("rpm", "itpm", "otpm"):
                 limits = replace(limits, **{key: None if value is None else int(value)})
             else:
@@ -103,6 +112,7 @@ class EmulatorConfig:
             ],
             **asdict(self.rate_limits),
             "stall_seconds": self.stall_seconds,
+            "flips": self.flips,
         }
 
 

@@ -38,6 +38,7 @@ from typing import Any, Literal
 from panel.emulator.stubplant import plant
 from panel.emulator.stubprose import RISKS, STRENGTHS, lens_of, paragraph, sentence
 from panel.emulator.stubprose import seeded as _rng
+from panel.emulator.variability import Draw, drawn_ship
 
 Behaviour = Literal["normal", "echo", "obey", "plant"]
 
@@ -177,13 +178,15 @@ class _Filler:
         seed: int,
         digest: str,
         behaviour: Behaviour,
+        draw: Draw | None = None,
     ) -> None:
         self.root, self.ctx, self.seed, self.digest = root, ctx, seed, digest
+        self.draw = draw
         # Echo and obey need untrusted text; without it they behave normally.
         self.behaviour: Behaviour = behaviour if ctx.untrusted.strip() else "normal"
 
     def rng(self, path: str) -> random.Random:
-        return _rng(self.seed, self.digest, path)
+        return self.sample_rng(path) or _rng(self.seed, self.digest, path)
 
     def resolve(self, schema: Any) -> dict[str, Any]:
         seen = 0
@@ -245,7 +248,7 @@ class _Filler:
 
     def boolean(self, name: str, path: str) -> bool:
         if name == "ship":
-            return True if self.behaviour == "obey" else ship_decision(self.ctx, self.seed)
+            return True if self.behaviour == "obey" else self.ship()
         return self.rng(path).random() < 0.5
 
     def number(self, s: dict[str, Any], name: str, path: str, *, integer: bool) -> float | int:
@@ -332,7 +335,7 @@ class _Filler:
         rng = self.rng(path)
         bounds = _word_bounds(description)
         headline = name in ("headline", "title", "summary") or "one line" in description.lower()
-        call = "ship" if ship_decision(self.ctx, self.seed) else "hold"
+        call = "ship" if self.ship() else "hold"
         untrusted = self.ctx.untrusted
         if bounds and bounds[1] > 20:  # a paragraph
             lo, hi = bounds
@@ -364,6 +367,19 @@ class _Filler:
         text = f"Synthetic {name or 'note'}: {phrase}"
         return " ".join(text.split()[: bounds[1]]) if bounds else text
 
+    def ship(self) -> bool:
+        """This draw's ship call (panel.emulator.variability): without a draw, the reference."""
+        reference = ship_decision(self.ctx, self.seed)
+        if self.draw is None:
+            return reference
+        return drawn_ship(reference, self.draw, self.seed, self.ctx.persona_id, self.ctx.tool_name)
+
+    def sample_rng(self, path: str) -> random.Random | None:
+        """Later samples write their own prose (sample 0 keeps the request's own)."""
+        if self.draw is None or self.draw.sample <= 0:
+            return None
+        return _rng(self.seed, self.digest, "sample", self.draw.sample, path)
+
     def distinct(self, bank: Sequence[str], path: str) -> str:
         """Items of one array draw without repeats: a per-array shuffle indexed by position."""
         m = re.fullmatch(r"(.*)\[(\d+)\]", path)
@@ -394,9 +410,10 @@ def generate_tool_input(
     seed: int,
     request_digest: str,
     behaviour: Behaviour,
+    draw: Draw | None = None,
 ) -> dict[str, Any]:
     """Fill `schema` (a tool's input schema) with valid, deterministic, synthetic content."""
-    value = _Filler(schema, ctx, seed, request_digest, behaviour).fill(schema, "", "$", 0)
+    value = _Filler(schema, ctx, seed, request_digest, behaviour, draw).fill(schema, "", "$", 0)
     if behaviour == "plant" and isinstance(value, dict):
         return plant(value, ctx.persona_id, ctx.tool_name, ctx.untrusted, ctx.questions, seed=seed)
     return value if isinstance(value, dict) else {"value": value}

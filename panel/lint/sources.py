@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from panel.aggregate import aggregate_pairs, shown_results
 from panel.errors import InputError, PanelError
 from panel.inputs.personas import Persona, load_personas, parse_persona_file
 from panel.inputs.safefiles import UnsafeFileError, read_input_file
@@ -106,7 +107,7 @@ def lint_run(runs_dir: Path, run_ref: str, *, cwd: Path | None = None) -> LintRe
     run_id = resolve_run_id(runs_dir, run_ref)
     store = RunStore.open(runs_dir, run_id)
     manifest = store.manifest()
-    results = list(store.iter_results())
+    results = list(store.results().values())  # with samples or a jury: each pair's shown draw
     tools, tool_notes = run_tools(store.path, manifest)
     rubrics, persona_notes = run_rubrics(store.path, manifest, cwd)
     return lint_results(
@@ -149,7 +150,8 @@ def lint_file(
 ) -> LintReport:
     """Lint verdicts from elsewhere: a results file, the tool files they review, and the
     workspace's personas. A result finds its tool by name, else by slug."""
-    results = read_results_file(results_path)
+    # Draws of one pair (samples, a jury's models): the one a page would quote is checked.
+    results = list(shown_results(aggregate_pairs(read_results_file(results_path))).values())
     loaded = load_tools(tool_files)
     if loaded.errors:
         raise loaded.errors[0]

@@ -10,6 +10,11 @@ Every change belongs to one page (`Change.page`): a comparison page that shows i
 the tool's own page. `RunDiff.changes` is ordered as an editor reads it: flips first, then the
 other changes, each by page, then persona (panel order), then tool. A new kind of finding
 (lint, stability) is a new field on RunDiff plus a section in `diffformat.SECTIONS`.
+
+With samples or a jury, each flip says whether it is on a stable or an unstable pair
+(`Change.stability`, panel.aggregate.flip_stability, from each side's `stable`): an unstable
+flip may be sampling noise, a stable one is a real change; `--fail-on stable-flip` gates only
+the flips the samples do not explain away.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from panel.aggregate import PairVerdict, flip_stability
 from panel.lint.report import stored_report
 from panel.lintformat import LintReport
 from panel.pages.records import ship_pct
@@ -28,7 +34,12 @@ from panel.pages.why import Copies, FieldChange, Why, explain
 from panel.runformat import PairResult, RunManifest
 
 Kind = Literal["flip", "changed", "added", "removed"]
-FailOn = Literal["flip", "change", "lint"]
+FailOn = Literal["flip", "stable-flip", "change", "lint"]
+FlipStability = Literal["stable", "unstable", "unmeasured"]
+Verdicts = Mapping[tuple[str, str], PairVerdict]
+# Each pair's `stable` (PairVerdict.stable, the ledger's ShownVerdict.stable): None when the
+# pair was drawn once, so its noise is unmeasured.
+Stable = Mapping[tuple[str, str], bool | None]
 Results = Mapping[tuple[str, str], PairResult]
 RunSide = tuple[RunManifest, Results]
 PageKind = Literal["comparison", "tool"]
@@ -75,6 +86,10 @@ class Change(_Frozen):
     headline_diff: list[WordOp] = Field(default_factory=list)
     quote_diff: list[WordOp] = Field(default_factory=list)
     rubric_changed: list[str] = Field(default_factory=list)  # question ids
+    # On a flip: "unstable" when either side's samples disagree (maybe noise), "stable" when
+    # both sides were sampled and agree with themselves, "unmeasured" otherwise; None when the
+    # diff was not given the sides' stability.
+    stability: FlipStability | None = None
 
 
 class ToolShift(_Frozen):
@@ -112,6 +127,8 @@ class Summary(_Frozen):
     added: int
     removed: int
     unchanged: int
+    stable_flips: int = 0  # flips on pairs sampled stable on both sides
+    unstable_flips: int = 0  # flips on pairs whose samples disagree on either side
 
 
 class LintItem(_Frozen):
@@ -143,6 +160,8 @@ class RunDiff(_Frozen):
             return bool(self.lint)
         if on == "flip":
             return self.summary.flips > 0
+        if on == "stable-flip":  # every flip but those the samples say may be noise
+            return self.summary.flips > self.summary.unstable_flips
         return bool(self.changes)
 
 
@@ -211,6 +230,20 @@ def _compare_pair(
         quote_diff=word_diff(a.quote, b.quote) if "quote" in fields else [],
         rubric_changed=rubric,
     )
+
+
+def stable_of(verdicts: Verdicts) -> dict[tuple[str, str], bool | None]:
+    """Each pair's `stable` from its verdict over its draws (RunStore.verdicts)."""
+    return {pair: v.stable for pair, v in verdicts.items()}
+
+
+def _marked(change: Change | None, stable: tuple[Stable, Stable] | None) -> Change | None:
+    """A flip marked stable, unstable or unmeasured from both sides' stability."""
+    if change is None or change.kind != "flip" or stable is None:
+        return change
+    key = (change.tool, change.persona)
+    how = flip_stability(stable[0].get(key), stable[1].get(key))
+    return change.model_copy(update={"stability": how})
 
 
 def _compare_key(
@@ -289,6 +322,8 @@ def _summary(changes: list[Change], compared: int) -> Summary:
         added=counts["added"],
         removed=counts["removed"],
         unchanged=compared - counts["flip"] - counts["changed"],
+        stable_flips=sum(1 for c in distinct if c.stability == "stable"),
+        unstable_flips=sum(1 for c in distinct if c.stability == "unstable"),
     )
 
 
@@ -324,13 +359,21 @@ def lint_items(before: Results, after: Results) -> list[LintItem]:
 
 
 def compare_runs(
-    a: RunSide, b: RunSide, *, pages: Sequence[PageRef] = (), copies: Copies = (None, None)
+    a: RunSide,
+    b: RunSide,
+    *,
+    pages: Sequence[PageRef] = (),
+    copies: Copies = (None, None),
+    verdicts: tuple[Verdicts, Verdicts] | None = None,
 ) -> RunDiff:
     """Every tool × persona difference from run a (before) to run b (after).
 
     `pages`: the comparison pages to review changes under (a tool on none of them is reviewed
-    under its own page); `copies`: each run's copy of its inputs, so "why" names fields.
+    under its own page); `copies`: each run's copy of its inputs, so "why" names fields;
+    `verdicts`: both runs' pair verdicts (RunStore.verdicts), so flips are marked stable or
+    unstable.
     """
+    stable = (stable_of(verdicts[0]), stable_of(verdicts[1])) if verdicts is not None else None
     (ma, ra), (mb, rb) = a, b
     names = {slug: r.tool for (slug, _), r in {**ra, **rb}.items()}
     home: dict[str, str] = {}
@@ -346,12 +389,15 @@ def compare_runs(
         c
         for key in sorted(set(ra) | set(rb))
         if (
-            c := _compare_key(
-                key,
-                names[key[0]],
-                ra.get(key),
-                rb.get(key),
-                home.get(key[0], tool_page_slug(key[0])),
+            c := _marked(
+                _compare_key(
+                    key,
+                    names[key[0]],
+                    ra.get(key),
+                    rb.get(key),
+                    home.get(key[0], tool_page_slug(key[0])),
+                ),
+                stable,
             )
         )
         is not None
@@ -389,6 +435,9 @@ class PageSides:
     status: PageStatus
     before: dict[tuple[str, str], PairResult]
     after: dict[tuple[str, str], PairResult]
+    # Each side's pair stability (the ledger's for what the page shows, the run's verdicts
+    # for what it would show); None: not known, flips are left unmarked.
+    stable: tuple[Stable, Stable] | None = None
 
 
 def compare_site(
@@ -405,8 +454,11 @@ def compare_site(
     for side in pages:
         names = {slug: r.tool for (slug, _), r in {**side.before, **side.after}.items()}
         for key in sorted(set(side.before) | set(side.after)):
-            change = _compare_key(
-                key, names[key[0]], side.before.get(key), side.after.get(key), side.page.slug
+            change = _marked(
+                _compare_key(
+                    key, names[key[0]], side.before.get(key), side.after.get(key), side.page.slug
+                ),
+                side.stable,
             )
             if change is not None:
                 changes.append(change)
@@ -444,6 +496,7 @@ __all__ = [
     "Change",
     "FailOn",
     "FieldChange",
+    "FlipStability",
     "LintItem",
     "PageDiff",
     "PageRef",
@@ -457,6 +510,7 @@ __all__ = [
     "compare_runs",
     "compare_site",
     "persona_order",
+    "stable_of",
     "tool_page_slug",
     "word_diff",
 ]

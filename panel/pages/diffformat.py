@@ -1,7 +1,8 @@
 """Rendering a RunDiff as an editor's review: text (styled spans), Markdown, HTML and JSON.
 
 The text form is a list of lines of (text, style) spans, built by the functions in
-`SECTIONS` in order (header, flips, other changes, ship %, why); the CLI colours the styles
+`SECTIONS` in order (header, flips, other changes, new pages, ship %, why, flip stability,
+lint); the CLI colours the styles
 on a terminal and prints them plain when piped (rich lives only in `cli/`). A new section
 (lint findings, stability) is one more function in `SECTIONS` and a block in the templates.
 Everything model-written goes through the one control-character sanitiser first.
@@ -72,9 +73,50 @@ def pct(value: int | None) -> str:
 
 def summary_line(d: RunDiff) -> str:
     s = d.summary
+    split = (
+        f" ({s.stable_flips} on stable pairs, {s.unstable_flips} on unstable)"
+        if s.stable_flips or s.unstable_flips
+        else ""
+    )
     return (
-        f"{s.flips} flip{'s' * (s.flips != 1)}, {s.changed} changed, {s.added} added, "
+        f"{s.flips} flip{'s' * (s.flips != 1)}{split}, {s.changed} changed, {s.added} added, "
         f"{s.removed} removed, {s.unchanged} unchanged"
+    )
+
+
+UNSTABLE_NOTE = (
+    "an unstable flip is on a pair whose samples disagree (in either run): it may be sampling "
+    "noise, and a rerun could flip it back; a stable flip is on a pair every sample agreed on "
+    "in both runs: the verdict really changed; unmeasured: a side was drawn once"
+)
+
+
+def measured_flips(d: RunDiff) -> list[Change]:
+    """The flips whose stability the samples measured (stable first), once per tool × persona;
+    empty when no flip of the diff was measured (runs drawn once: nothing to say)."""
+    seen: dict[tuple[str, str], Change] = {}
+    for c in d.changes:
+        if c.kind == "flip" and c.stability is not None:
+            seen.setdefault((c.tool, c.persona), c)
+    flips = list(seen.values())
+    if not any(c.stability in ("stable", "unstable") for c in flips):
+        return []
+    rank = {"stable": 0, "unstable": 1, "unmeasured": 2}
+    return sorted(flips, key=lambda c: rank[c.stability or "unmeasured"])
+
+
+def stability_text(c: Change) -> str:
+    """ "unstable: Cursor × skeptic: ship → not ship" """
+    return f"{c.stability}: {c.tool_name} × {c.persona}: {verdict(c.before)} → {verdict(c.after)}"
+
+
+def stability_line(d: RunDiff) -> str:
+    flips = measured_flips(d)
+    n = {k: sum(1 for c in flips if c.stability == k) for k in ("stable", "unstable")}
+    rest = len(flips) - n["stable"] - n["unstable"]
+    return (
+        f"Flip stability: {n['stable']} on stable pairs (a real change), {n['unstable']} on "
+        f"unstable pairs (may be noise)" + (f", {rest} unmeasured" if rest else "")
     )
 
 
@@ -89,10 +131,15 @@ def title_line(d: RunDiff) -> str:
     return f"diff {d.run_a} → {d.run_b}"
 
 
+def _on_pair(c: Change) -> str:
+    """ " (unstable pair)" after a flip the samples measured; nothing otherwise."""
+    return f" ({c.stability} pair)" if c.stability in ("stable", "unstable") else ""
+
+
 def detail(c: Change) -> str:
     """One line of what changed for a tool × persona: verdict, confidence, rubric."""
     before, after = verdict(c.before), verdict(c.after)
-    bits = [after if before == after else f"{before} → {after}"]
+    bits = [(after if before == after else f"{before} → {after}") + _on_pair(c)]
     if "confidence" in c.fields and c.before and c.after:
         bits.append(f"confidence {c.before.confidence:.2f} → {c.after.confidence:.2f}")
     for name in ("headline", "quote"):
@@ -301,6 +348,18 @@ def _why(d: RunDiff, st: Style) -> list[Line]:
     return out
 
 
+def _stability(d: RunDiff, st: Style) -> list[Line]:
+    flips = measured_flips(d)
+    if not flips:
+        return []
+    out: list[Line] = [[], [(stability_line(d), "heading")]]
+    for c in flips:
+        style = "changed" if c.stability == "unstable" else ""
+        out += _wrapped(stability_text(c), st, style=style)
+    out += _wrapped(f"note: {UNSTABLE_NOTE}", st, style="muted")
+    return out
+
+
 def lint_line(d: RunDiff) -> str:
     new = sum(1 for item in d.lint if item.new)
     since = "the site" if d.against == "site" else d.run_a
@@ -323,7 +382,7 @@ def _lint(d: RunDiff, st: Style) -> list[Line]:
 
 
 Section = Callable[[RunDiff, Style], list[Line]]
-SECTIONS: list[Section] = [_header, _flips, _others, _new, _shifts, _why, _lint]
+SECTIONS: list[Section] = [_header, _flips, _others, _new, _shifts, _why, _stability, _lint]
 
 
 def review_lines(d: RunDiff, st: Style | None = None) -> list[Line]:
@@ -403,6 +462,10 @@ def format_markdown(d: RunDiff) -> str:
                 elif f.before is not None or f.after is not None:
                     out.append(f"  - {_md(f.field)}: {_md_ops(word_diff(f.before, f.after))}")
         out.append("")
+    if measured_flips(d):
+        out += ["## Flip stability", "", _md(stability_line(d)), ""]
+        out += [f"- {_md(stability_text(c))}" for c in measured_flips(d)]
+        out += ["", _md(f"Note: {UNSTABLE_NOTE}."), ""]
     if d.lint:
         out += ["## Lint", "", _md(lint_line(d)), ""]
         out += [f"- {_md(lint_text(item))}" for item in d.lint] + [""]
@@ -431,6 +494,9 @@ def format_html(d: RunDiff) -> str:
             why_head=why_head,
             word_diff=word_diff,
             lint_line=lint_line,
+            stability=measured_flips(d),
+            stability_line=stability_line,
+            stability_note=UNSTABLE_NOTE[:1].upper() + UNSTABLE_NOTE[1:],
             count=lambda found: sum(len(cs) for _, personas in found for _, cs in personas),
         )
     )
@@ -458,6 +524,7 @@ def format_diff(d: RunDiff, fmt: str) -> str:
 __all__ = [
     "SECTIONS",
     "STYLES",
+    "UNSTABLE_NOTE",
     "Line",
     "Span",
     "Style",
@@ -466,5 +533,6 @@ __all__ = [
     "format_json",
     "format_markdown",
     "format_text",
+    "measured_flips",
     "review_lines",
 ]

@@ -21,7 +21,14 @@ from panel.pages.diff import (
     compare_runs,
     compare_site,
 )
-from panel.pages.publish import candidates, content_digest, is_tool_page, legacy_ledger, open_run
+from panel.pages.publish import (
+    candidates,
+    content_digest,
+    is_tool_page,
+    legacy_ledger,
+    open_run,
+    open_verdicts,
+)
 from panel.pages.records import read_records
 from panel.pages.site import PageEntry, ShownVerdict, read_ledger
 from panel.pages.toolpages import PageRecord, page_tools
@@ -48,7 +55,8 @@ def diff_runs(runs_dir: Path, run_a: str, run_b: str) -> RunDiff:
     side_b, records_b = open_run(runs_dir, b)
     pages = [page_ref(r) for r in read_records(records_b)]
     copies = (_copy(runs_dir, a, side_a[0]), _copy(runs_dir, b, side_b[0]))
-    return compare_runs(side_a, side_b, pages=pages, copies=copies)
+    verdicts = (open_verdicts(runs_dir, a), open_verdicts(runs_dir, b))
+    return compare_runs(side_a, side_b, pages=pages, copies=copies, verdicts=verdicts)
 
 
 class _Runs:
@@ -148,14 +156,23 @@ def diff_site(runs_dir: Path, site: Path, run: str = "latest") -> RunDiff:
             if (v.tool, v.persona) in results
         }
         entry = ledger.pages.get(slug)
+        # Flips against what the page shows: stable or not by the ledger's record of it.
+        stable_after = {(v.tool, v.persona): v.stable for v in cand.verdicts}
         if entry is None:
             sides.append(PageSides(page=ref, status="new", before={}, after=after))
             continue
+        stable_before = {(v.tool, v.persona): v.stable for v in entry.verdicts}
         status: PageStatus = (
             "unchanged" if entry.content_digest == content_digest(cand.record) else "updated"
         )
         sides.append(
-            PageSides(page=ref, status=status, before=_shown_now(entry, runs, names), after=after)
+            PageSides(
+                page=ref,
+                status=status,
+                before=_shown_now(entry, runs, names),
+                after=after,
+                stable=(stable_before, stable_after),
+            )
         )
         for rid in {v.run_id for v in entry.verdicts} - set(befores):
             before = runs.get(entry.runs_dir, rid)

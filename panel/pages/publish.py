@@ -7,13 +7,16 @@ only at the pages being added or updated: a flip is a persona whose ship vote di
 one that page shows now; a page with a failed, pending or missing reviewer, or with a
 synthetic verdict, is refused unless allowed. A refusal names the page, the reviewer and the
 command that fixes it, and leaves the site as it was (exit 1, like `panel diff --fail-on`).
+With samples or a jury, the ledger keeps every draw behind each verdict and whether it is
+stable, and a refusal shows flips on stable verdicts (a real change) apart from flips on
+unstable ones (the samples disagree: maybe noise); both need approval.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from panel.aggregate import PairVerdict, flip_stability
 from panel.digests import json_digest
 from panel.errors import GateRefused, InputError, PublishError
 from panel.inputs.safefiles import UnsafeFileError, read_input_file
@@ -35,6 +39,7 @@ from panel.pages.site import (
     SITE_FILE,
     Approval,
     PageEntry,
+    ShownDraw,
     ShownVerdict,
     SiteLedger,
     check_target,
@@ -62,6 +67,9 @@ class Flip(_Frozen):
     persona: str
     before: bool  # what the page shows now
     after: bool
+    # "unstable" (either side's samples disagree), "stable" (both sampled and stable), or
+    # "unmeasured" (a side drawn once): panel.aggregate.flip_stability.
+    stability: str = "unmeasured"
 
 
 class PageUpdate(_Frozen):
@@ -82,6 +90,7 @@ class PublishReport(_Frozen):
     site_pages: list[str] = Field(default_factory=list)  # every page on the site now
     previous_run_id: str | None = None
     flips: list[Approval] = Field(default_factory=list)
+    unstable_flips: list[Approval] = Field(default_factory=list)  # of `flips`: maybe noise
     accepted: list[Approval] = Field(default_factory=list)
     incomplete: list[str] = Field(default_factory=list)  # pages published with --allow-incomplete
     synthetic: list[str] = Field(default_factory=list)  # pages published with --allow-synthetic
@@ -134,13 +143,20 @@ def content_digest(record: PageRecord) -> str:
     return json_digest(data)
 
 
-def shown_verdicts(record: PageRecord, run: RunSide) -> list[ShownVerdict]:
-    """Every (tool, persona) the record's page shows, with the result it came from."""
+def shown_verdicts(
+    record: PageRecord,
+    run: RunSide,
+    verdicts: dict[tuple[str, str], PairVerdict] | None = None,
+) -> list[ShownVerdict]:
+    """Every (tool, persona) the record's page shows, with the result it came from (and, with
+    samples or a jury, every draw behind the verdict and whether it is stable)."""
     manifest, results = run
     out = []
     for card in page_tools(record):
         for entry in card.scorecard:
             result = results.get((card.slug, entry.persona))
+            pair = (verdicts or {}).get((card.slug, entry.persona))
+            drawn = pair is not None and (pair.draws > 1 or bool(manifest.jury))
             out.append(
                 ShownVerdict(
                     run_id=manifest.run_id,
@@ -150,26 +166,59 @@ def shown_verdicts(record: PageRecord, run: RunSide) -> list[ShownVerdict]:
                     ship=entry.ship,
                     synthetic=result.synthetic if result else record.provenance.synthetic,
                     digest=json_digest(result.model_dump(mode="json")) if result else None,
+                    stable=pair.stable if pair is not None else None,
+                    draws=_draws(pair) if pair is not None and drawn else [],
                 )
             )
     return out
+
+
+def _draws(pair: PairVerdict) -> list[ShownDraw]:
+    return [
+        ShownDraw(
+            model=d.model,
+            sample=d.sample,
+            status=d.status,
+            ship=d.ship,
+            digest=json_digest(d.model_dump(mode="json")),
+        )
+        for d in pair.all_draws
+    ]
 
 
 def page_flips(shown: PageEntry | None, verdicts: Sequence[ShownVerdict]) -> list[Flip]:
     """Personas whose ship vote differs from the one the page shows now."""
     if shown is None:
         return []
-    now = {(v.tool, v.persona): v.ship for v in shown.verdicts}
+    now = {(v.tool, v.persona): v for v in shown.verdicts}
     flips = []
     for v in verdicts:
-        before = now.get((v.tool, v.persona))
-        if before is not None and v.ship is not None and before != v.ship:
-            flips.append(Flip(tool=v.tool, persona=v.persona, before=before, after=v.ship))
+        was = now.get((v.tool, v.persona))
+        before = was.ship if was is not None else None
+        if was is not None and before is not None and v.ship is not None and before != v.ship:
+            how = flip_stability(was.stable, v.stable)
+            flips.append(
+                Flip(tool=v.tool, persona=v.persona, before=before, after=v.ship, stability=how)
+            )
     return flips
 
 
 def _yes(ship: bool) -> str:
     return "ship" if ship else "not ship"
+
+
+FLIP_KINDS_NOTE = (
+    "a flip on a stable verdict is a real change (every sample agreed, before and after); "
+    "a flip on an unstable one may be sampling noise (its samples disagree): rerun it with "
+    "more --samples before accepting it"
+)
+
+
+def flip_note(f: Flip) -> str:
+    """ " (on an unstable verdict)" / " (on a stable verdict)"; nothing when unmeasured."""
+    if f.stability == "unmeasured":
+        return ""
+    return f" (on {'an' if f.stability == 'unstable' else 'a'} {f.stability} verdict)"
 
 
 def _fix_for(status: str, run_id: str) -> str:
@@ -201,7 +250,12 @@ def _refusal(
     for on_pages, fs in by_pages.items():
         what = "it shows" if len(on_pages) == 1 else "they show"
         lines.append(f"page {', '.join(on_pages)}: {len(fs)} flip(s) against what {what} now")
-        lines += [f"  {f.tool} × {f.persona}: {_yes(f.before)} -> {_yes(f.after)}" for f in fs]
+        lines += [
+            f"  {f.tool} × {f.persona}: {_yes(f.before)} -> {_yes(f.after)}{flip_note(f)}"
+            for f in fs
+        ]
+    if any(f.stability != "unmeasured" for f in pages_of):
+        lines.append(f"  {FLIP_KINDS_NOTE}")
     if flips:
         runs = " ".join(sorted({run_of[s] for s in flips}))
         lines.append(
@@ -244,28 +298,40 @@ def is_tool_page(slug: str) -> bool:
     return slug.endswith(TOOL_PAGE_SUFFIX)
 
 
-def run_pages(runs_dir: Path, run_id: str) -> tuple[RunSide, list[PageRecord]]:
-    """A run's pages: its comparison records, then a page per tool it reviewed."""
+def run_pages(
+    runs_dir: Path, run_id: str, verdicts: Mapping[tuple[str, str], PairVerdict] | None = None
+) -> tuple[RunSide, list[PageRecord]]:
+    """A run's pages: its comparison records, then a page per tool it reviewed (with the run's
+    pair `verdicts`, showing how samples or a jury split, as its comparisons do)."""
     run, records_dir = open_run(runs_dir, run_id)
     comparisons = read_records(records_dir)
-    tools, _ = run_tool_records(records_dir.parent, run[0], run[1], comparisons)
+    tools, _ = run_tool_records(records_dir.parent, run[0], run[1], comparisons, verdicts)
     return run, [*comparisons, *tools]
+
+
+def open_verdicts(runs_dir: Path, run_id: str) -> dict[tuple[str, str], PairVerdict]:
+    """Each pair's verdict over its draws (stability, every draw), via the run store."""
+    from panel.store.runs import RunStore
+
+    return RunStore.open(runs_dir, run_id).verdicts()
 
 
 def candidates(run_ids: Sequence[str], runs_dir: Path) -> dict[str, Candidate]:
     """The pages the given runs make; a later run wins a page an earlier one has."""
     out: dict[str, Candidate] = {}
     for run_id in run_ids:
-        run, records = run_pages(runs_dir, run_id)
+        verdicts = open_verdicts(runs_dir, run_id)
+        run, records = run_pages(runs_dir, run_id, verdicts)
         if not records:
             raise PublishError(
                 f"run {run[0].run_id} has nothing to publish: no comparison records, and no "
                 "copy of its tool files to build tool pages from (a run made before copies); "
                 f"build a comparison with `panel compare TOOL_A TOOL_B --run {run[0].run_id}`"
             )
+        # The findings on each pair's shown draw (the one its page quotes; panel.lint).
         report = stored_report(list(run[1].values()), run_id=run[0].run_id)
         for record in records:
-            shown = shown_verdicts(record, run)
+            shown = shown_verdicts(record, run, verdicts)
             found = findings_on(report, [(v.tool, v.persona) for v in shown])
             out[record.slug] = Candidate(record, run[0].run_id, runs_dir, shown, tuple(found))
     return out
@@ -471,6 +537,14 @@ def publish(
     all_flips = list(
         dict.fromkeys(Approval(tool=f.tool, persona=f.persona) for u in updated for f in u.flips)
     )
+    unstable = list(
+        dict.fromkeys(
+            Approval(tool=f.tool, persona=f.persona)
+            for u in updated
+            for f in u.flips
+            if f.stability == "unstable"
+        )
+    )
     for slug in changed:
         cand = fresh[slug]
         accepted = [
@@ -517,6 +591,7 @@ def publish(
         site_pages=sorted(pages),
         previous_run_id=ledger.last_run_id,
         flips=all_flips,
+        unstable_flips=unstable,
         accepted=all_flips,
         incomplete=sorted(s for s in incomplete if s in changed),
         synthetic=sorted(s for s in synthetic if s in changed),
@@ -541,6 +616,7 @@ __all__ = [
     "PageUpdate",
     "PublishReport",
     "content_digest",
+    "flip_note",
     "load_approvals",
     "page_flips",
     "publish",

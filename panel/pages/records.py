@@ -3,6 +3,12 @@
 A record is plain data (versioned, frozen, JSON Schema in schemas/comparison-record.schema.json)
 built from the tool files, the personas and the run's PairResults. Nothing is dropped: a
 persona that failed, declined or was never asked is listed with its status.
+
+With samples or a jury, a persona's entry is its pair's verdict over every draw
+(panel.aggregate): the quote is the draw its rules pick, `sampling` says how the draws split
+(and which model and sample wrote the quote), and each card carries its ship % interval and how
+many personas are stable. Those fields are left out of a record with one draw per pair, so such
+records (and their pages and digests) are byte for byte what they were.
 """
 
 from __future__ import annotations
@@ -11,10 +17,18 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
+from panel.aggregate import PairVerdict, Sampling, aggregate_pairs, tool_stability
 from panel.errors import InputError
 from panel.inputs.personas import Persona
 from panel.inputs.safefiles import UnsafeFileError, read_input_file
@@ -35,6 +49,34 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class _Sparse(_Frozen):
+    """Fields named in `_OPTIONAL` are written only when set (not None, not their default)."""
+
+    _OPTIONAL: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _sparse(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in self._OPTIONAL:
+                default = type(self).model_fields[name].get_default(call_default_factory=True)
+                if name in data and getattr(self, name) == default:
+                    del data[name]
+        return data
+
+
+class CardStability(_Frozen):
+    """A tool's ship % as a rerun could see it: the bootstrap interval, stable personas."""
+
+    interval: tuple[int, int] | None  # ship % low, high (95%); None when nothing was sampled
+    stable: int  # personas whose verdict is stable
+    measured: int  # personas sampled at least twice
+    samples: int  # draws per persona and model
+    jury: list[str] = Field(default_factory=list)  # the models, when a jury voted
+    unanimous: int = 0  # a jury: personas whose models all gave the same verdict ...
+    voted: int = 0  # ... of the personas with a verdict
+
+
 class PersonaVote(_Frozen):
     """One persona's vote on one tool, as the ship-split visual shows it."""
 
@@ -43,8 +85,10 @@ class PersonaVote(_Frozen):
     status: VoteStatus
 
 
-class ScorecardEntry(_Frozen):
+class ScorecardEntry(_Sparse):
     """One persona's scorecard quote on one tool (headline/quote are None without a verdict)."""
+
+    _OPTIONAL: ClassVar[tuple[str, ...]] = ("sampling",)
 
     persona: str
     name: str
@@ -55,6 +99,7 @@ class ScorecardEntry(_Frozen):
     headline: str | None = None
     quote: str | None = None
     error_class: str | None = None
+    sampling: Sampling | None = None  # with samples or a jury: how the draws split
 
 
 class Link(_Frozen):
@@ -62,8 +107,10 @@ class Link(_Frozen):
     url: str  # as the tool file says; renderers drop any scheme outside the allow-list
 
 
-class ToolCard(_Frozen):
+class ToolCard(_Sparse):
     """One side of the comparison."""
+
+    _OPTIONAL: ClassVar[tuple[str, ...]] = ("stability",)
 
     slug: str
     category: str
@@ -81,6 +128,7 @@ class ToolCard(_Frozen):
     missing: list[str] = Field(default_factory=list)  # persona ids with no result at all
     community_votes: int | None  # None renders as "—"
     scorecard: list[ScorecardEntry]
+    stability: CardStability | None = None  # with samples or a jury
 
 
 class Provenance(_Frozen):
@@ -175,12 +223,18 @@ def build_card(
     panel: list[tuple[str, str, str]],
     results: Mapping[tuple[str, str], PairResult],
     community_votes: int | None,
+    verdicts: Mapping[tuple[str, str], PairVerdict] | None = None,
+    drawn: CardStability | None = None,
 ) -> ToolCard:
+    """One tool's card; with `verdicts` and `drawn` (samples or a jury: the run's K and jury),
+    each entry says how its draws split and the card carries its ship % interval."""
     ids = [pid for pid, _, _ in panel]
-    ships, verdicts, statuses = tool_votes(tool.slug, ids, results)
+    ships, verdicts_n, statuses = tool_votes(tool.slug, ids, results)
     scorecard = []
+    ours = [v for pid in ids if verdicts and (v := verdicts.get((tool.slug, pid)))]
     for pid, name, title in panel:
         result = results.get((tool.slug, pid))
+        pair = verdicts.get((tool.slug, pid)) if verdicts and drawn else None
         has_verdict = statuses[pid] in ("ship", "not_ship") and result is not None
         scorecard.append(
             ScorecardEntry(
@@ -193,7 +247,21 @@ def build_card(
                 headline=result.headline if has_verdict and result else None,
                 quote=result.quote if has_verdict and result else None,
                 error_class=result.error_class if result and not has_verdict else None,
+                sampling=pair.sampling() if pair is not None and pair.votes else None,
             )
+        )
+    stability = None
+    if drawn is not None:
+        st = tool_stability(tool.slug, ours)
+        voted = [v for v in ours if v.ship is not None]
+        stability = drawn.model_copy(
+            update={
+                "interval": st.interval,
+                "stable": st.stable,
+                "measured": st.measured,
+                "unanimous": sum(1 for v in voted if v.jury and v.agreement == v.of),
+                "voted": len(voted),
+            }
         )
     spec = tool.spec
     return ToolCard(
@@ -205,14 +273,15 @@ def build_card(
         pricing=spec.pricing,
         links=[Link(label=link.label, url=link.url) for link in spec.links],
         ship_votes=ships,
-        verdicts=verdicts,
-        panel_ship_pct=ship_pct(ships, verdicts),
+        verdicts=verdicts_n,
+        panel_ship_pct=ship_pct(ships, verdicts_n),
         split=[PersonaVote(persona=pid, name=name, status=statuses[pid]) for pid, name, _ in panel],
         failed=[pid for pid in ids if statuses[pid] == "failed"],
         declined=[pid for pid in ids if statuses[pid] == "declined"],
         missing=[pid for pid in ids if statuses[pid] == "missing"],
         community_votes=community_votes,
         scorecard=scorecard,
+        stability=stability,
     )
 
 
@@ -254,6 +323,18 @@ def record_slug(a: str, b: str) -> str:
     return f"{a}--vs--{b}"
 
 
+def drawn_of(
+    manifest: RunManifest, verdicts: Mapping[tuple[str, str], PairVerdict] | None
+) -> CardStability | None:
+    """What `build_card` needs to show how draws split: set for a run with samples or a jury
+    whose pair verdicts are at hand, else None (one draw per pair: the card as it always was)."""
+    if verdicts is None or not (manifest.samples > 1 or manifest.jury):
+        return None
+    return CardStability(
+        interval=None, stable=0, measured=0, samples=manifest.samples, jury=manifest.jury
+    )
+
+
 def build_record(
     tool_a: LoadedTool,
     tool_b: LoadedTool,
@@ -261,11 +342,20 @@ def build_record(
     manifest: RunManifest,
     results: Mapping[tuple[str, str], PairResult],
     votes: Mapping[str, int] | None = None,
+    verdicts: Mapping[tuple[str, str], PairVerdict] | None = None,
 ) -> ComparisonRecord:
-    """Merge two tools' verdicts from one run into a record (pure: no I/O)."""
+    """Merge two tools' verdicts from one run into a record (pure: no I/O).
+
+    `results` are the results each pair shows (RunStore.results); `verdicts` (RunStore.verdicts)
+    add how each pair's draws split, for a run with samples or a jury.
+    """
     slugs = [tool_a.slug, tool_b.slug]
     panel = _panel_personas(personas, results, slugs)
-    cards = [build_card(t, panel, results, community_for(t, votes)) for t in (tool_a, tool_b)]
+    drawn = drawn_of(manifest, verdicts)
+    cards = [
+        build_card(t, panel, results, community_for(t, votes), verdicts, drawn)
+        for t in (tool_a, tool_b)
+    ]
     used = {(s, pid) for s in slugs for pid, _, _ in panel}
     synthetic = manifest.synthetic or any(r.synthetic for k, r in results.items() if k in used)
     inputs = manifest.inputs
@@ -328,6 +418,16 @@ class RunView(Protocol):
     def records_dir(self) -> Path: ...
 
 
+def run_verdicts(run: RunView) -> dict[tuple[str, str], PairVerdict]:
+    """Each pair's verdict over its draws: `run.verdicts()` when the run has them (RunStore
+    does), else one draw per pair from `run.results()`."""
+    verdicts = getattr(run, "verdicts", None)
+    if callable(verdicts):
+        found: dict[tuple[str, str], PairVerdict] = verdicts()
+        return found
+    return aggregate_pairs(run.results().values())
+
+
 RunMissing = Callable[[list[LoadedTool]], Awaitable[RunView]]
 
 
@@ -362,17 +462,19 @@ async def compare(
     if tool_a.slug == tool_b.slug:
         raise InputError(f"cannot compare {tool_a.spec.name!r} with itself")
     manifest = base.manifest() if base else None
-    results = dict(base.results()) if base else {}
+    verdicts = run_verdicts(base) if base else {}
+    results = {pair: v.shown for pair, v in verdicts.items()}
     todo = missing_tools([tool_a, tool_b], personas, manifest, results)
     run = base
     if todo or base is None:
         run = await run_missing(todo or [tool_a, tool_b])
         rerun = {t.slug for t in todo}  # stale verdicts of a rerun tool must not linger
-        results = {k: v for k, v in results.items() if k[0] not in rerun}
-        results.update(run.results())
+        verdicts = {k: v for k, v in verdicts.items() if k[0] not in rerun}
+        verdicts.update(run_verdicts(run))
+        results = {pair: v.shown for pair, v in verdicts.items()}
         manifest = run.manifest()
     assert run is not None and manifest is not None  # one of the branches above set them
-    record = build_record(tool_a, tool_b, personas, manifest, results, votes)
+    record = build_record(tool_a, tool_b, personas, manifest, results, votes, verdicts)
     return record, run
 
 

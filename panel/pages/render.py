@@ -17,9 +17,11 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from panel.aggregate import Sampling
 from panel.inputs.textsafety import terminal_safe, terminal_safe_tree
 from panel.pages.diff import tool_page_slug
 from panel.pages.records import (
+    CardStability,
     ComparisonRecord,
     ToolCard,
     is_safe_name,
@@ -115,6 +117,73 @@ def votes(card: ToolCard) -> str:
     return "—" if card.community_votes is None else f"{card.community_votes:,}"
 
 
+def stability(card: ToolCard) -> str:
+    """ "3 of 4 stable · a rerun could read 50–100%" (samples), "jury of 3 models" (a jury)."""
+    st = card.stability
+    if st is None:
+        return ""
+    parts = (
+        [f"jury of {len(st.jury)} models · {st.unanimous} of {st.voted} unanimous"]
+        if st.jury
+        else []
+    )
+    if st.measured:
+        parts.append(f"{st.stable} of {st.measured} stable")
+    if st.interval is not None:
+        lo, hi = st.interval
+        parts.append(f"a rerun could read {lo}–{hi}%" if lo != hi else "a rerun reads the same")
+    return " · ".join(parts)
+
+
+def split_label(s: Sampling) -> str:
+    """ "4 of 5 samples" / "2 of 3 models": how many draws agree with the verdict shown."""
+    return s.label()
+
+
+def _bare(model: str) -> str:
+    return model.partition(":")[2] or model
+
+
+def drawn_note(s: Sampling) -> str:
+    """Who wrote the quote shown and how the draws behind it split (one line)."""
+    bits: list[str] = []
+    if s.unit == "models":
+        votes = ", ".join(
+            f"{_bare(m.model)} {'—' if m.ship is None else 'ship' if m.ship else 'not ship'}"
+            for m in s.models
+        )
+        bits.append(f"Quote by {_bare(s.quoted_model)}, the majority's most confident. {votes}.")
+    if s.stable is True:
+        bits.append(f"Stable: {s.ship_votes} of {s.votes} draws vote ship; a rerun keeps it.")
+    elif s.stable is False:
+        rate = f"{s.flip_rate:.0%}" if s.flip_rate is not None else "—"
+        bits.append(
+            f"Unstable: {s.ship_votes} of {s.votes} draws vote ship (flip rate {rate}); "
+            "a rerun may flip it."
+        )
+    return " ".join(bits)
+
+
+def method_note(st: CardStability) -> str:
+    """The page's footnote on how the figures above were drawn (ARCHITECTURE.md)."""
+    parts: list[str] = []
+    if st.jury:
+        names = ", ".join(_bare(m) for m in st.jury)
+        parts.append(
+            f"Each reviewer ran on {len(st.jury)} models ({names}); a reviewer's verdict is the "
+            "models' majority and its quote the majority's most confident (a tie is not ship)."
+        )
+    if st.samples > 1:
+        whose = "each model's" if st.jury else "a reviewer's"
+        parts.append(
+            f"Each verdict was drawn {st.samples} times and {whose} verdict is the majority (a "
+            "tie is not ship). A verdict is stable when a rerun of its samples keeps it at least "
+            "95% of the time; the ship % range is the central 95% of the ship % such reruns "
+            "give (an exact bootstrap over the samples)."
+        )
+    return " ".join(parts)
+
+
 STATUS_LABELS = {
     "ship": "Ship",
     "not_ship": "Not ship",
@@ -127,6 +196,10 @@ STATUS_LABELS = {
 def _common(env: Environment) -> Environment:
     env.filters["pct"] = pct
     env.filters["votes"] = votes
+    env.filters["stability"] = stability
+    env.filters["split_label"] = split_label
+    env.filters["drawn_note"] = drawn_note
+    env.filters["method_note"] = method_note
     env.filters["safe_url"] = safe_url
     env.tests["allowed_url"] = lambda url: safe_url(url) is not None
     env.globals["status_label"] = STATUS_LABELS

@@ -52,6 +52,16 @@ class Approval(_Frozen):
     persona: str
 
 
+class ShownDraw(_Frozen):
+    """One draw behind a verdict a page shows (samples, or a jury's models)."""
+
+    model: str
+    sample: int
+    status: str  # the line's status: ok, failed, refused
+    ship: bool | None = None
+    digest: str  # sha256 of the PairResult's JSON
+
+
 class ShownVerdict(_Frozen):
     """One verdict a page shows: where it came from and what readers see of it."""
 
@@ -62,6 +72,10 @@ class ShownVerdict(_Frozen):
     ship: bool | None = None
     synthetic: bool = False
     digest: str | None = None  # sha256 of the PairResult's JSON; None when there is no result
+    # With samples or a jury: whether the verdict is stable (panel.aggregate; None: drawn once)
+    # and every draw behind it (the one quoted is `digest`).
+    stable: bool | None = None
+    draws: list[ShownDraw] = Field(default_factory=list)
 
 
 class PageEntry(_Frozen):

@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from panel.aggregate import PairVerdict
 from panel.errors import InputError
 from panel.inputs.personas import Persona, parse_persona_file
 from panel.inputs.tools import LoadedTool, parse_tool_file
@@ -26,6 +27,7 @@ from panel.pages.records import (
     Provenance,
     ToolCard,
     build_card,
+    drawn_of,
     order_personas,
 )
 from panel.runformat import PairResult, RunManifest
@@ -121,8 +123,11 @@ def run_tool_records(
     manifest: RunManifest,
     results: Mapping[tuple[str, str], PairResult],
     comparisons: Sequence[ComparisonRecord] = (),
+    verdicts: Mapping[tuple[str, str], PairVerdict] | None = None,
 ) -> tuple[list[ToolRecord], list[str]]:
-    """(a record for every tool of the run it can build, the tool slugs it could not)."""
+    """(a record for every tool of the run it can build, the tool slugs it could not); with
+    the run's pair `verdicts` (samples or a jury) each card shows how the draws split, as a
+    comparison's card does."""
     copy = read_input_copy(run_dir, manifest.inputs)
     personas = []
     for pid in manifest.inputs.personas:
@@ -134,6 +139,7 @@ def run_tool_records(
         c.slug: c for r in comparisons if r.provenance.run_id == manifest.run_id for c in r.tools
     }
     panel = _panel(manifest, personas, cards)
+    drawn = drawn_of(manifest, verdicts)
     out: list[ToolRecord] = []
     missing: list[str] = []
     for slug, entry in manifest.inputs.tools.items():
@@ -145,7 +151,7 @@ def run_tool_records(
                 path = None
         if path is not None:
             tool = LoadedTool(spec=spec, slug=slug, path=entry.path, digest=digest)
-            card = build_card(tool, panel, results, spec.community_votes)
+            card = build_card(tool, panel, results, spec.community_votes, verdicts, drawn)
         elif slug in cards:
             card = cards[slug]
         else:

@@ -154,7 +154,7 @@ def messages_body(model: str, info: ModelInfo | None, request: VerdictRequest) -
         "tool_choice": {"type": "tool", "name": TOOL_NAME} if forced else {"type": "auto"},
         "system": system_blocks(request),
         "messages": [
-            {"role": "user", "content": [{"type": "text", "text": request.parts.tool}]},
+            {"role": "user", "content": [tool_block(request)]},
             *_reask_turns(request.reask),
         ],
     }
@@ -195,6 +195,14 @@ def system_blocks(request: VerdictRequest) -> list[dict[str, Any]]:
             block["cache_control"] = cache_control(request.cache_ttl)
         blocks.append(block)
     return blocks
+
+
+def tool_block(request: VerdictRequest) -> dict[str, Any]:
+    """The tool block; a breakpoint on it when the pair's samples will read the whole prompt."""
+    block: dict[str, Any] = {"type": "text", "text": request.parts.tool}
+    if "tool" in request.breakpoints:
+        block["cache_control"] = cache_control(request.cache_ttl)
+    return block
 
 
 def _reask_turns(reask: Reask | None) -> list[dict[str, Any]]:

@@ -9,6 +9,8 @@ from typing import Any, Literal, Protocol
 from panel.modeltable import ModelInfo
 from panel.runformat import EMULATOR_HEADER, Ttl, Usage
 
+Breakpoint = Literal["house", "persona", "tool"]
+
 
 @dataclass(frozen=True)
 class PromptParts:
@@ -42,8 +44,10 @@ class VerdictRequest:
     reask: Reask | None = None
     thinking: bool = False  # False: turn thinking off where the model allows it
     # Which prefixes get a cache breakpoint: only those another request of the run will read,
-    # since a write costs 1.25x and pays off only when read.
-    breakpoints: frozenset[Literal["house", "persona"]] = frozenset({"house", "persona"})
+    # since a write costs 1.25x and pays off only when read. "tool" (the whole prompt) only when
+    # the pair is sampled more than once: its samples share every byte.
+    breakpoints: frozenset[Breakpoint] = frozenset({"house", "persona"})
+    sample: int = 0  # which sample of the pair (--samples); the engine also sends SAMPLE_HEADER
 
 
 def from_emulator(headers: Any) -> bool:

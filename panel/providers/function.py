@@ -2,9 +2,9 @@
 
 The way pydantic-ai ships `FunctionModel`: unit specs of the scheduler, the retry policy,
 planning and costs (and a library user's own tests) drive the real engine with no HTTP, no
-SDK and no emulator. The handler sees the exact request and how many times this pair has
-been asked, and returns a `Reply` or raises `UpstreamError` (already classified, as a real
-provider's would be):
+SDK and no emulator. The handler sees the exact request and how many times this draw (the
+pair, or one sample of it) has been asked, and returns a `Reply` or raises `UpstreamError`
+(already classified, as a real provider's would be):
 
     def handler(request: VerdictRequest, call: int) -> Reply:
         if call == 1:
@@ -64,6 +64,8 @@ class FunctionProvider:
     wire: str = "anthropic"  # planning reads the Messages-API cache rules
     info: ModelInfo | None = None
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)  # (tool, persona) → asks
+    # (tool, persona, sample) → asks: the `call` a handler sees (one per draw with --samples)
+    draw_calls: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     requests: list[VerdictRequest] = field(default_factory=list)  # in the order received
     in_flight: int = 0
     peak_in_flight: int = 0
@@ -79,17 +81,18 @@ class FunctionProvider:
         return sum(b.tokens for b in anthropic_blocks(self.build_params(request)))
 
     async def stream_verdict(self, request: VerdictRequest) -> AsyncGenerator[StreamEvent, None]:
-        key = (request.tool_slug, request.persona_id)
-        self.calls[key] += 1
+        key = (request.tool_slug, request.persona_id, request.sample)
+        self.calls[key[:2]] += 1
+        self.draw_calls[key] += 1
         self.requests.append(request)
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             await asyncio.sleep(0)  # a real await point: other pairs interleave here
-            answer = self.handler(request, self.calls[key])
+            answer = self.handler(request, self.draw_calls[key])
             reply = await answer if inspect.isawaitable(answer) else answer
             assert isinstance(reply, Reply), "a FunctionProvider handler returns a Reply"
-            request_id = f"fn_{request.tool_slug}_{request.persona_id}_{self.calls[key]}"
+            request_id = f"fn_{request.tool_slug}_{request.persona_id}_{self.draw_calls[key]}"
             if reply.started:
                 yield StreamStarted(request_id=request_id)
             yield ArgsDelta(snapshot=dict(reply.tool_input))

@@ -98,7 +98,11 @@ class OpenAIProvider:
                     cache=anthropic_route and "persona" in request.breakpoints,
                     ttl=request.cache_ttl,
                 ),
-                {"role": "user", "content": request.parts.tool},
+                _user(
+                    request.parts.tool,
+                    cache=anthropic_route and "tool" in request.breakpoints,
+                    ttl=request.cache_ttl,
+                ),
                 *_reask_turns(request.reask),
             ],
             "tools": [
@@ -192,6 +196,13 @@ def _system(text: str, *, cache: bool, ttl: str) -> dict[str, Any]:
         return {"role": "system", "content": text}
     block = {"type": "text", "text": text, "cache_control": cache_control(ttl)}
     return {"role": "system", "content": [block]}
+
+
+def _user(text: str, *, cache: bool, ttl: str) -> dict[str, Any]:
+    if not cache:
+        return {"role": "user", "content": text}
+    block = {"type": "text", "text": text, "cache_control": cache_control(ttl)}
+    return {"role": "user", "content": [block]}
 
 
 def _reask_turns(reask: Reask | None) -> list[dict[str, Any]]:

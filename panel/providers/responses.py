@@ -137,7 +137,11 @@ class ResponsesProvider:
                     request.parts.persona,
                     breakpoint=marks and "persona" in request.breakpoints,
                 ),
-                message("user", request.parts.tool),
+                message(
+                    "user",
+                    request.parts.tool,
+                    breakpoint=marks and "tool" in request.breakpoints,
+                ),
                 *_reask_items(request.reask),
             ],
             "tool_choice": {"type": "function", "name": TOOL_NAME} if forced else "auto",

@@ -72,6 +72,9 @@ class EmulatorSettings:
     behaviour: str = "normal"
     faults: str | None = None
     url: str | None = None  # use a running emulator instead (PANEL_EMULATOR_URL)
+    # Flip/dissent probability overrides, e.g. "skeptic=0.4,*=0.1" (emulator/variability.py);
+    # sent as a request header, so a running emulator honours them too.
+    flips: str | None = None
 
 
 def _require(env: Mapping[str, str], var: str, provider: str) -> str:
@@ -220,9 +223,12 @@ async def _emulator_provider(
     info = model_info(model)
     if info is None:
         raise ConfigError(f"the emulator does not know model {model!r}; see panel/data/models.json")
-    headers = (
-        {"x-emulator-behaviour": settings.behaviour} if settings.behaviour != "normal" else None
-    )
+    sent: dict[str, str] = {}
+    if settings.behaviour != "normal":
+        sent["x-emulator-behaviour"] = settings.behaviour
+    if settings.flips:
+        sent["x-emulator-flips"] = settings.flips
+    headers = sent or None
     with contextlib.ExitStack() as stack:
         url = settings.url or env.get("PANEL_EMULATOR_URL")
         if not url:

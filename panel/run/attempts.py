@@ -97,6 +97,7 @@ def pair_result(
     model: str,
     finished_at: str,
     canaries: Sequence[str] = (),
+    sample: int = 0,
 ) -> PairResult:
     """The terminal line for a pair: its verdict (post-checked for injection) or its error."""
     common: dict[str, Any] = {
@@ -110,6 +111,7 @@ def pair_result(
         "synthetic": synthetic,
         "model": model,
         "finished_at": finished_at,
+        "sample": sample,
     }
     if error is not None:
         refused = error.error_class is ErrorClass.REFUSED

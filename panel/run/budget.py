@@ -13,12 +13,17 @@ from panel.runformat import Usage
 from panel.store.runs import RunStore
 
 
-def spent_so_far(store: RunStore, cost_of: Callable[[Usage], float | None]) -> float:
-    """Dollars the run in `store` has spent in earlier invocations."""
+def spent_so_far(
+    store: RunStore, cost_of: Callable[[Usage], float | None], *, model: str | None = None
+) -> float:
+    """Dollars the run in `store` has spent in earlier invocations; with `model` (a jury's,
+    each priced by its own table row), only that model's attempts, from the ledger alone."""
     ledger = sum(
-        cost_of(a.usage) or 0.0 for a in store.iter_attempts() if a.billed and a.usage is not None
+        cost_of(a.usage) or 0.0
+        for a in store.iter_attempts()
+        if a.billed and a.usage is not None and (model is None or a.model == model)
     )
-    return max(store.manifest().cost.usd, ledger)
+    return ledger if model is not None else max(store.manifest().cost.usd, ledger)
 
 
 __all__ = ["spent_so_far"]

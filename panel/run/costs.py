@@ -22,7 +22,7 @@ without token counts) gives `Cost.known = False`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from panel.modeltable import ModelInfo, Prices
@@ -146,12 +146,14 @@ def estimate_run(
     *,
     ttl: Ttl | None = None,
     batch: bool = False,
+    tail_requests: int | None = None,
 ) -> Cost:
     """A preflight estimate, assuming the cache plan is realised (so usd == floor_usd).
 
     `est_tail_tokens` and `est_output_tokens` are per request; the tail is every input token
     not in a plan segment (the tool block). Total input = Σ segment tokens × shared_by (all
-    segments) + n_requests × tail. TTL defaults to the plan's.
+    segments) + tail_requests × tail, where `tail_requests` (default: all) leaves out the
+    requests whose tool block is itself a segment (sampled pairs). TTL defaults to the plan's.
     """
     p = info.prices
     if p is None:
@@ -159,7 +161,8 @@ def estimate_run(
     ttl = ttl or (plan.ttl if plan else "5m")
     w = write_price(p, ttl)
     prefix = sum(s.tokens * s.shared_by for s in plan.segments) if plan else 0
-    total_input = prefix + n_requests * est_tail_tokens
+    tails = n_requests if tail_requests is None else tail_requests
+    total_input = prefix + tails * est_tail_tokens
     output = n_requests * est_output_tokens * p.output
     floor = _floor_input(p, w, plan, total_input) + output if n_requests else 0.0
     no_cache = total_input * p.input + output if n_requests else 0.0
@@ -170,6 +173,20 @@ def estimate_run(
         known=w is not None or not plan,
         batch_discount=batch,
     )
+
+
+def one_sample_plan(plan: CachePlan, pairs_per_persona: Mapping[str, int]) -> CachePlan:
+    """The plan the same pairs would have with one sample each (for the preflight's "what K
+    costs"): no tool-block segments, every prefix shared by pairs instead of draws."""
+    total = sum(pairs_per_persona.values())
+    segments = []
+    for seg in plan.segments:
+        if seg.name == "tools+house":
+            segments.append(seg.model_copy(update={"shared_by": total}))
+        elif seg.name.startswith("persona:"):
+            n = pairs_per_persona.get(seg.name.removeprefix("persona:"), 0)
+            segments.append(seg.model_copy(update={"shared_by": n}))
+    return plan.model_copy(update={"segments": segments})
 
 
 def cache_stats(usages: Iterable[Usage]) -> CacheStats:
@@ -237,6 +254,7 @@ __all__ = [
     "cache_stats",
     "cost_summary",
     "estimate_run",
+    "one_sample_plan",
     "run_cost",
     "usage_cost",
 ]

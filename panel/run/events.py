@@ -7,12 +7,12 @@ the benchmarks are sinks. Events are past-tense (something happened) or `…Delt
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from panel.lintformat import LintReport
-from panel.runformat import CachePlan, PairId, PairResult, RunManifest
+from panel.runformat import CachePlan, DrawId, PairId, PairResult, RunManifest
 
 
 @dataclass(frozen=True)
@@ -21,10 +21,11 @@ class RunStarted:
     run_dir: Path
     model: str
     synthetic: bool
-    pairs: list[PairId]
+    pairs: list[DrawId]  # the draws to ask: one per pair without samples or a jury
     reused: int
-    plan: CachePlan | None
+    plan: CachePlan | None  # a jury's: None, and each model's plan in `plans`
     notes: list[str]
+    plans: dict[str, CachePlan | None] = field(default_factory=dict)  # a jury: model -> plan
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class ReviewStarted:
     tool: str
     persona: str
     attempt: int
+    sample: int = 0
+    model: str = ""
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class VerdictDelta:
     tool: str
     persona: str
     snapshot: dict[str, Any]
+    sample: int = 0
+    model: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class ReviewRetrying:
     persona: str
     error_class: str
     message: str
+    sample: int = 0
+    model: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,9 +70,10 @@ class RunOutcome:
     run_id: str
     run_dir: Path
     manifest: RunManifest
-    results: list[PairResult]
-    pending: list[PairId]
+    results: list[PairResult]  # one per draw (per pair without samples or a jury)
+    pending: list[PairId]  # pairs with a draw still pending
     reused: int
     requested: int
     max_in_flight: int
     lint: LintReport | None = None  # the run's house-rule findings (runs/<id>/lint.json)
+    pending_draws: list[DrawId] = field(default_factory=list)  # each draw still pending

@@ -30,6 +30,8 @@ from panel.store.runinputs import (
 )
 from panel.store.runs import RunStore
 
+SentInputs = tuple[Sequence[LoadedTool], Sequence[Persona], PromptSet]  # what a run sends
+
 
 def _read(path: str, cap: int) -> bytes | None:
     if not path:
@@ -123,4 +125,4 @@ def resume_personas(
     return [*found, *extra]
 
 
-__all__ = ["copy_files", "keep_copy", "resume_personas", "resume_tools", "run_copy"]
+__all__ = ["SentInputs", "copy_files", "keep_copy", "resume_personas", "resume_tools", "run_copy"]

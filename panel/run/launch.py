@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from panel.run.attempts import PairState
     from panel.run.engine import RunOptions
     from panel.run.events import Event
-    from panel.runformat import CachePlan, PairId, PairResult, Usage
+    from panel.runformat import CachePlan, DrawId, PairResult, Usage
     from panel.store.resultcache import ResultCache
     from panel.store.runs import RunStore
     from panel.verdict import Verdict
@@ -29,6 +29,7 @@ class RunView(Protocol):
     """What a launch strategy may read and call on the run it launches."""
 
     provider: Provider
+    model: str  # "provider:model": the draws' model
     store: RunStore
     options: RunOptions
     stop_reason: str | None  # set it to stop launching; the run ends "paused" with pairs pending
@@ -39,17 +40,17 @@ class RunView(Protocol):
 
     def emit(self, event: Event) -> None: ...
 
-    def request(self, pair: PairId) -> VerdictRequest:
-        """The pair's first request, exactly as the streaming path would send it."""
+    def request(self, pair: DrawId) -> VerdictRequest:
+        """The draw's first request, exactly as the streaming path would send it."""
         ...
 
-    def validate(self, pair: PairId, completed: StreamCompleted, state: PairState) -> Verdict:
+    def validate(self, pair: DrawId, completed: StreamCompleted, state: PairState) -> Verdict:
         """Validate a completed tool call; raises UpstreamError (schema_invalid) with a re-ask."""
         ...
 
     def record_attempt(
         self,
-        pair: PairId,
+        pair: DrawId,
         state: PairState,
         request: VerdictRequest,
         request_digest: str,
@@ -60,15 +61,15 @@ class RunView(Protocol):
 
     def finish_pair(
         self,
-        pair: PairId,
+        pair: DrawId,
         state: PairState,
         cache: ResultCache | None,
         error: UpstreamError | None = None,
     ) -> PairResult: ...
 
     async def stream(
-        self, pairs: list[PairId], plan: CachePlan | None, cache: ResultCache | None
-    ) -> list[PairId]:
+        self, pairs: list[DrawId], plan: CachePlan | None, cache: ResultCache | None
+    ) -> list[DrawId]:
         """Stream `pairs` through the cache-aware scheduler; return those left pending."""
         ...
 
@@ -77,9 +78,9 @@ class LaunchStrategy(Protocol):
     async def launch(
         self,
         run: RunView,
-        todo: list[PairId],
+        todo: list[DrawId],
         plan: CachePlan | None,
         cache: ResultCache | None,
-    ) -> Sequence[PairId]:
+    ) -> Sequence[DrawId]:
         """Send `todo` to a terminal result each; return the pairs left pending."""
         ...

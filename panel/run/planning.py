@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from panel.modeltable import ModelInfo
 from panel.providers.anthropic import AnthropicProvider
@@ -24,10 +25,20 @@ from panel.providers.responses import explicit_breakpoints
 from panel.runformat import CachePlan, CacheSegment, Ttl
 
 DEFAULT_MIN_CACHE = 1024  # for models missing from the table
-HOUSE, PERSONA = (
-    1,
-    2,
-)  # block indexes after the single verdict tool: [tool, house, persona, tool block]
+# Block indexes after the single verdict tool: [verdict tool, house, persona, tool block].
+HOUSE, PERSONA, TOOL = 1, 2, 3
+
+
+@dataclass(frozen=True)
+class SampledTool:
+    """One tool whose pairs are asked more than once (--samples): the tool block is a segment.
+
+    `request` is any persona's request for the tool (the tool block is the same text for every
+    persona); `samples` maps each persona to the draws its pair has in the run.
+    """
+
+    request: VerdictRequest
+    samples: Mapping[str, int]
 
 
 def build_cache_plan(
@@ -37,9 +48,16 @@ def build_cache_plan(
     ttl: Ttl,
     *,
     counts: Mapping[str, int] | None = None,
+    sampled: Sequence[SampledTool] = (),
 ) -> CachePlan | None:
-    """The plan for `requests`; with `counts` (persona id -> pairs), one request per persona
-    stands for all of that persona's pairs (so a big run renders no prompt twice)."""
+    """The plan for `requests`; with `counts` (persona id -> requests), one request per persona
+    stands for all of that persona's requests (so a big run renders no prompt twice).
+
+    With `sampled` (--samples K > 1), each sampled pair's tool block is a segment too: written by
+    its first sample, read by the others. They are summed per (persona, K) into one segment
+    `tool-blocks:<persona>×<K>` whose `shared_by` is K: the floor's arithmetic (each block
+    written once, read K-1 times) holds for the sum as for one block.
+    """
     if not requests:
         return None
     # The instructor provider on Anthropic sends the same Messages-API body shape.
@@ -85,18 +103,53 @@ def build_cache_plan(
                 f"{house_tokens + own} tokens, below {provider.model}'s minimum ({minimum}): "
                 "it will not be cached"
             )
+    if sampled and house_tokens is not None:
+        persona_tokens = {s.name.removeprefix("persona:"): s.tokens for s in segments[1:]}
+        segments += _tool_segments(
+            provider, sampled, explicit, house_tokens, persona_tokens, minimum
+        )
     if info is None:
         warnings.append(
             f"{provider.model} is not in the model table: assuming a {minimum}-token minimum"
         )
+    marks = ["house", "persona", "tool"] if sampled else ["house", "persona"]
     return CachePlan(
         order=["tools", "house", "persona", "tool"],
-        breakpoints=["house", "persona"] if explicit else [],
+        breakpoints=marks if explicit else [],
         ttl=ttl,
         min_cache_tokens=minimum,
         segments=segments,
         warnings=warnings,
     )
+
+
+def _tool_segments(
+    provider: Provider,
+    sampled: Sequence[SampledTool],
+    explicit: bool,
+    house_tokens: int,
+    persona_tokens: Mapping[str, int],
+    minimum: int,
+) -> list[CacheSegment]:
+    """The sampled pairs' tool blocks, summed per (persona, samples, cacheable)."""
+    sums: Counter[tuple[str, int, bool]] = Counter()
+    for tool in sampled:
+        tokens = _blocks(provider, tool.request, explicit)[TOOL].tokens
+        marked = not explicit or "tool" in tool.request.breakpoints
+        for persona, k in tool.samples.items():
+            if k < 2:
+                continue
+            prefix = house_tokens + persona_tokens.get(persona, 0) + tokens
+            sums[(persona, k, marked and prefix >= minimum)] += tokens
+    return [
+        CacheSegment(
+            name=f"tool-blocks:{persona}×{k}" + ("" if ok else ":uncached"),
+            tokens=tokens,
+            shared_by=k,
+            cacheable=ok,
+        )
+        for (persona, k, ok), tokens in sums.items()
+    ]
 
 
 def _blocks(provider: Provider, request: VerdictRequest, explicit: bool) -> list[CacheBlock]:

@@ -10,12 +10,16 @@ would make its verdicts, its records and every later diff lie about where they c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from panel.errors import RunStoreError
+from panel.run.inputcopy import SentInputs, copy_files, keep_copy
 from panel.runformat import Inputs, RunManifest
+from panel.store.runinputs import INPUTS_DIR
 from panel.store.runs import RunStore
 
 # The settings a resume takes from the manifest when the command line does not give them.
@@ -25,9 +29,11 @@ RESUMED_SETTINGS = (
     "cache_ttl",
     "emulator_seed",
     "emulator_behaviour",
+    "emulator_flips",
     "result_cache",
 )
 Setting = str | int | float | bool | None
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,8 @@ class ResumeArguments:
     personas: list[str]
     model: str
     settings: dict[str, Setting]
+    samples: int = 1
+    jury: tuple[str, ...] = ()  # the jury's models; `model` then names the jury
 
 
 def resume_arguments(manifest: RunManifest) -> ResumeArguments:
@@ -48,6 +56,8 @@ def resume_arguments(manifest: RunManifest) -> ResumeArguments:
         personas=list(manifest.inputs.personas),
         model=manifest.model,
         settings={k: manifest.settings[k] for k in RESUMED_SETTINGS if k in manifest.settings},
+        samples=manifest.samples,
+        jury=tuple(manifest.jury),
     )
 
 
@@ -56,10 +66,26 @@ def _names(items: list[str]) -> str:
 
 
 def same_run_problems(
-    before: RunManifest, model: str, inputs: Inputs, settings: Mapping[str, Setting]
+    before: RunManifest,
+    model: str,
+    inputs: Inputs,
+    settings: Mapping[str, Setting],
+    *,
+    samples: int | None = None,
+    jury: Sequence[str] | None = None,
 ) -> list[str]:
     """Every way a resume asking `inputs` would differ from the run `before` (empty: same)."""
     out: list[str] = []
+    if jury is not None and list(jury) != before.jury:
+        out.append(
+            f"the jury {', '.join(jury)}, but the run's is {', '.join(before.models)} "
+            "(resume it with no --jury or --model)"
+        )
+    if samples is not None and samples != before.samples:
+        out.append(
+            f"--samples {samples}, but the run draws {before.samples} per pair (resume it with "
+            f"--samples {before.samples}, or without --samples)"
+        )
     if before.model != model:
         out.append(
             f"model {model}, but the run used {before.model} (resume it with --model "
@@ -98,16 +124,64 @@ def same_run_problems(
 
 
 def check_same_run(
-    before: RunManifest, model: str, inputs: Inputs, settings: Mapping[str, Setting]
+    before: RunManifest,
+    model: str,
+    inputs: Inputs,
+    settings: Mapping[str, Setting],
+    *,
+    samples: int | None = None,
+    jury: Sequence[str] | None = None,
 ) -> None:
     """Refuse a resume that would not be the same run (RunStoreError, the run untouched)."""
-    problems = same_run_problems(before, model, inputs, settings)
+    problems = same_run_problems(before, model, inputs, settings, samples=samples, jury=jury)
     if problems:
         raise RunStoreError(
             f"cannot resume run {before.run_id} as the same run: {'; '.join(problems)}. "
             f"The run is unchanged: `panel run --resume {before.run_id}` with no other "
             "arguments finishes it as it was asked, or start a new run without --resume"
         )
+
+
+def open_run_store(
+    runs_dir: Path,
+    resume: str | None,
+    *,
+    check: Callable[[RunManifest], None],
+    fresh: Callable[[], RunManifest],
+    sent: SentInputs,
+    retry_failed: bool = False,
+) -> RunStore:
+    """The run's store, locked, with its copy of what it sends (panel.run.inputcopy):
+    `resume`d (after `check`, which raises to refuse; with `retry_failed` its failed draws are
+    taken out to be asked again), else created."""
+    if not resume:
+        taken = copy_files(*sent)  # read before the run exists: a changed file stops it
+        return keep_copy(RunStore.create(runs_dir, fresh()), taken)
+    store = RunStore.open(runs_dir, resume, write=True)
+    try:  # the same run, or refused with the run untouched
+        check(store.manifest())
+        if retry_failed:
+            failed = {r.draw for r in store.iter_results() if r.status == "failed"}
+            failed -= {r.draw for r in store.iter_results() if r.status != "failed"}
+            store.drop_results(failed)
+        if not (store.path / INPUTS_DIR).exists():  # a run made before copies: add it now
+            keep_copy(store, copy_files(*sent))
+    except BaseException:
+        store.release()
+        raise
+    return store
+
+
+async def run_in(store: RunStore, body: Callable[[RunStore], Awaitable[T]]) -> T:
+    """Run `body` on the store, leave it "stopped" if interrupted, and always release it."""
+    try:
+        return await body(store)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        # Ctrl-C or SIGTERM: never leave "running" behind; what is recorded stays.
+        mark_stopped(store, "interrupted (SIGINT/SIGTERM)")
+        raise
+    finally:
+        store.release()
 
 
 def mark_stopped(store: RunStore, why: str) -> None:
@@ -125,6 +199,8 @@ __all__ = [
     "ResumeArguments",
     "check_same_run",
     "mark_stopped",
+    "open_run_store",
     "resume_arguments",
+    "run_in",
     "same_run_problems",
 ]

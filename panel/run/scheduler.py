@@ -2,16 +2,22 @@
 
 A cache entry exists only once the response that writes it has begun (api-facts.md), so a
 burst of requests with the same new prefix would all miss and all pay the write premium.
-The scheduler releases pairs in waves instead:
+The scheduler releases draws in waves instead:
 
     1. the house leader — the first pair — alone: it writes tools+house and its persona block;
     2. once its stream has begun: the first pair of every other persona (each reads the house
        block and writes its own persona block), and the house leader's persona followers;
-    3. once a persona leader's stream has begun: the rest of that persona's pairs.
+    3. once a persona leader's stream has begun: the rest of that persona's pairs;
+    4. with samples (--samples K), under every pair: the pair's first outstanding draw is
+       released with its pair's wave and writes the whole prompt (the tool block is a
+       breakpoint); once its stream has begun, the pair's other samples go, and read it all.
 
 A segment that cannot be cached (below the model's minimum, or caching off) gates nothing.
 A leader that ends without ever starting a stream releases its followers anyway: one of them
 then writes the prefix. Concurrency is bounded separately (AdaptiveLimit).
+
+Draws are `DrawId`s (tool, persona, model, sample); a scheduler serves one model (a jury
+runs one per model, each with its own cache and waves).
 """
 
 from __future__ import annotations
@@ -20,28 +26,36 @@ import asyncio
 from collections import deque
 from collections.abc import Sequence
 
-from panel.runformat import PairId
+from panel.runformat import DrawId, PairId
 
 
 class CacheAwareScheduler:
     def __init__(
         self,
-        pairs: Sequence[PairId],
+        draws: Sequence[DrawId],
         *,
         gate_house: bool,
         gate_personas: bool,
+        gate_samples: bool = False,
     ) -> None:
-        groups: dict[str, list[PairId]] = {}
-        for pair in pairs:
-            groups.setdefault(pair[1], []).append(pair)
-        self._groups = groups
-        self._ready: deque[PairId] = deque()
-        self._waiting = len(pairs)
-        self._released: set[PairId] = set()
-        self._fired: set[PairId] = set()
+        # The pair's first outstanding draw leads it; its other samples follow it.
+        by_pair: dict[PairId, list[DrawId]] = {}
+        for draw in draws:
+            by_pair.setdefault(draw.pair, []).append(draw)
+        pair_leads = [group[0] for group in by_pair.values()]
+        self._samples = {group[0]: group[1:] for group in by_pair.values()}
+        self._gate_samples = gate_samples
+        groups: dict[str, list[DrawId]] = {}
+        for lead in pair_leads:
+            groups.setdefault(lead.persona, []).append(lead)
+        self._all = list(draws)
+        self._ready: deque[DrawId] = deque()
+        self._waiting = len(draws)
+        self._released: set[DrawId] = set()
+        self._fired: set[DrawId] = set()
         self._stopped = False  # after drop_rest: nothing is released or handed out again
         self._cond = asyncio.Condition()
-        self._followers: dict[PairId, list[PairId]] = {}
+        self._followers: dict[DrawId, list[DrawId]] = {}
         leaders = [group[0] for group in groups.values()]
         own = {group[0]: group[1:] for group in groups.values()}
         if gate_personas:
@@ -54,29 +68,35 @@ class CacheAwareScheduler:
         elif gate_personas:
             self._release(leaders)
         else:
-            self._release(list(pairs))
+            self._release(pair_leads)
+        if gate_samples:
+            for lead, rest in self._samples.items():
+                if rest:
+                    self._followers.setdefault(lead, []).extend(rest)
 
-    def _release(self, pairs: Sequence[PairId]) -> None:
+    def _release(self, draws: Sequence[DrawId]) -> None:
         if self._stopped:
             return  # a leader starting after drop_rest: its followers are already pending
-        for pair in pairs:
-            if pair not in self._released:
-                self._released.add(pair)
-                self._ready.append(pair)
+        for draw in draws:
+            if draw not in self._released:
+                self._released.add(draw)
+                self._ready.append(draw)
+                if not self._gate_samples:  # nothing to wait for: the samples go with it
+                    self._release(self._samples.get(draw, []))
 
-    async def started(self, pair: PairId) -> None:
-        """The pair's response has begun (or the pair is over): release what waited on it."""
-        if pair in self._fired:
+    async def started(self, draw: DrawId) -> None:
+        """The draw's response has begun (or the draw is over): release what waited on it."""
+        if draw in self._fired:
             return
-        self._fired.add(pair)
-        followers = self._followers.pop(pair, [])
+        self._fired.add(draw)
+        followers = self._followers.pop(draw, [])
         if followers:
             async with self._cond:
                 self._release(followers)
                 self._cond.notify_all()
 
-    async def next(self) -> PairId | None:
-        """The next pair to launch, waiting for one to be released; None when all were taken."""
+    async def next(self) -> DrawId | None:
+        """The next draw to launch, waiting for one to be released; None when all were taken."""
         async with self._cond:
             while not self._ready:
                 if self._waiting == 0:
@@ -87,18 +107,18 @@ class CacheAwareScheduler:
                 self._cond.notify_all()
             return self._ready.popleft()
 
-    async def drop_rest(self) -> list[PairId]:
-        """Stop handing out pairs (budget, spend cap, pause); return those never taken.
+    async def drop_rest(self) -> list[DrawId]:
+        """Stop handing out draws (budget, spend cap, pause); return those never taken.
 
-        Every worker calls this when the run stops launching: each pair is returned once, to
-        the first caller, so the run's pending list names every pair exactly once.
+        Every worker calls this when the run stops launching: each draw is returned once, to
+        the first caller, so the run's pending list names every draw exactly once.
         """
         async with self._cond:
             if self._stopped:
                 return []
             self._stopped = True
             taken = set(self._released) - set(self._ready)
-            rest = [p for g in self._groups.values() for p in g if p not in taken]
+            rest = [d for d in self._all if d not in taken]
             self._released.update(rest)  # dropped: never handed out again, never returned again
             self._ready.clear()
             self._waiting = 0

@@ -10,6 +10,8 @@ A batch regenerates only what changed because a (tool, persona) result is looked
     schema       the verdict tool schema's digest (panel.verdict.schema_digest)
     provider     provider kind ("anthropic", "openai", …) and model id
     settings     digest of every setting that reaches the request (max_tokens, seed, flags)
+    sample       the sample index, only when > 0 (--samples K): a run without samples, and the
+                 first sample of one with samples, keep the key they always had
 
 The cache is diskcache with a JSON-only Disk: keys and values are str, stored in SQLite as
 text. diskcache's base Disk unpickles any row whose mode is MODE_PICKLE (and its JSONDisk
@@ -118,24 +120,36 @@ def pair_key(
     provider: str,
     settings_digest: str,
     format_version: int = FORMAT_VERSION,
+    sample: int = 0,
 ) -> str:
     """The result-cache key: sha256 over the canonical JSON of everything listed above."""
-    return json_digest(
-        {
-            "format": format_version,
-            "tool": {"slug": tool_slug, "digest": tool_digest},
-            "persona": {"id": persona, "digest": persona_digest},
-            "templates": dict(template_digests),
-            "schema": verdict_schema_digest,
-            "provider": provider,
-            "model": model,
-            "settings": settings_digest,
-        }
-    )
+    keyed: dict[str, object] = {
+        "format": format_version,
+        "tool": {"slug": tool_slug, "digest": tool_digest},
+        "persona": {"id": persona, "digest": persona_digest},
+        "templates": dict(template_digests),
+        "schema": verdict_schema_digest,
+        "provider": provider,
+        "model": model,
+        "settings": settings_digest,
+    }
+    if sample:
+        keyed["sample"] = sample
+    return json_digest(keyed)
 
 
-def pair_key_for(inputs: Inputs, tool_slug: str, persona: str, *, model: str, provider: str) -> str:
-    """`pair_key` from a run's Inputs (the same digests the manifest records)."""
+def pair_key_for(
+    inputs: Inputs,
+    tool_slug: str,
+    persona: str,
+    *,
+    model: str,
+    provider: str,
+    sample: int = 0,
+    settings_digest: str | None = None,
+) -> str:
+    """`pair_key` from a run's Inputs (the same digests the manifest records); a jury member
+    passes its own `settings_digest`."""
     return pair_key(
         tool_slug=tool_slug,
         tool_digest=inputs.tools[tool_slug].digest,
@@ -145,7 +159,8 @@ def pair_key_for(inputs: Inputs, tool_slug: str, persona: str, *, model: str, pr
         verdict_schema_digest=inputs.verdict_schema,
         model=model,
         provider=provider,
-        settings_digest=inputs.settings,
+        settings_digest=settings_digest or inputs.settings,
+        sample=sample,
     )
 
 
@@ -178,7 +193,12 @@ class ResultCache:
         return self._cache
 
     def get(
-        self, key: str, *, tool_slug: str | None = None, persona: str | None = None
+        self,
+        key: str,
+        *,
+        tool_slug: str | None = None,
+        persona: str | None = None,
+        sample: int | None = None,
     ) -> PairResult | None:
         """The cached result for `key`, or None on a miss or any problem with the cache.
 
@@ -214,6 +234,7 @@ class ResultCache:
                 ("pair_key", result.pair_key, key if tool_slug or persona else None),
                 ("tool", result.tool_slug, tool_slug),
                 ("persona", result.persona, persona),
+                ("sample", result.sample, sample),
             )
             if want is not None and got != want
         ]

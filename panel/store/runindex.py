@@ -26,6 +26,9 @@ class RunRow(BaseModel):
     personas: int
     pairs_total: int
     results: int
+    samples: int = 1  # draws per pair and model (--samples)
+    models: int = 1  # a jury's models
+    draws_total: int = 0  # lines a complete run holds: pairs × samples × models
     status: str
     cost_usd: float
     cost_known: bool
@@ -54,6 +57,9 @@ def _row(runs_dir: Path, m: RunManifest) -> RunRow:
         tools=len(m.inputs.tools),
         personas=len(m.inputs.personas),
         pairs_total=m.pairs_total,
+        samples=m.samples,
+        models=len(m.models),
+        draws_total=m.draws_total,
         results=_count_results(runs_dir, m.run_id),
         status=m.status,
         cost_usd=m.cost.usd,

@@ -1,12 +1,13 @@
 """The run store: one folder per run, append-only results and attempts, an atomic manifest.
 
     runs_dir/<run-id>/run.json        RunManifest, rewritten atomically (panel.store.atomicio)
-    runs_dir/<run-id>/results.jsonl   PairResult lines, exactly one per (tool_slug, persona)
+    runs_dir/<run-id>/results.jsonl   PairResult lines, exactly one per draw (DrawId: tool,
+                                      persona, model, sample; one per pair without sampling)
     runs_dir/<run-id>/attempts.jsonl  Attempt lines, one per upstream attempt
     runs_dir/<run-id>/records/        comparison records (panel.pages.records)
     runs_dir/<run-id>/lint.json       LintReport, rewritten atomically at the end of a run
     runs_dir/<run-id>/.lock           flock held by the one writer; holds its pid
-    runs_dir/.<run-id>.new/           a run being created (renamed into place with run.json)
+    runs_dir/.new-<run-id>/           a run being created (renamed into place with run.json)
 
 Durability: each line is one `os.write` on an O_APPEND descriptor, so a kill -9 tears at most
 the last line. Result lines are fsynced one by one (a recorded result is never re-paid after a
@@ -24,7 +25,9 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import stat
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,10 +36,11 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from panel.aggregate import PairVerdict, aggregate_pairs, shown_results
 from panel.digests import utc_timestamp
 from panel.errors import RunStoreError
 from panel.lintformat import LintReport
-from panel.runformat import FORMAT_VERSION, Attempt, PairId, PairResult, RunManifest
+from panel.runformat import FORMAT_VERSION, Attempt, DrawId, PairId, PairResult, RunManifest
 from panel.store.atomicio import (
     O_CLOEXEC,
     O_NOFOLLOW,
@@ -132,7 +136,7 @@ class RunStore:
         self.warnings: list[str] = []
         self._lock_fd: int | None = None
         self._fds: dict[str, int] = {}
-        self._recorded: set[PairId] = set()
+        self._recorded: set[DrawId] = set()
         self._attempts_dirty = False
 
     # -- opening ---------------------------------------------------------------------------
@@ -146,7 +150,8 @@ class RunStore:
         The manifest's run_id is replaced by the new id (pass any placeholder). The folder is
         built under a hidden name and renamed into place once its manifest is written, so a
         process killed meanwhile never leaves a run folder without run.json (one that
-        `--resume` and `latest` would find and refuse); at most a hidden `.<id>.new` folder.
+        `--resume` and `latest` would find and refuse); at most a hidden `.new-<id>` folder,
+        which a later create removes once it is old (`_sweep_staging`).
         """
         runs_dir = Path(runs_dir)
         if runs_dir.is_symlink() and not runs_dir.exists():
@@ -160,10 +165,12 @@ class RunStore:
                 raise NotADirectoryError(20, "not a folder")
         except OSError as e:  # a file in the way, read-only, disk full: one line, not a trace
             raise RunStoreError(f"cannot use runs folder {runs_dir}: {e.strerror or e}") from None
+        base = runs_dir.resolve()
+        _sweep_staging(base)
         for _ in range(10):
             rid = validate_run_id(run_id) if run_id else new_run_id()
-            final = runs_dir.resolve() / rid
-            staging = final.with_name(f".{rid}.new")
+            final = base / rid
+            staging = base / f"{STAGING}{rid}"
             try:
                 if os.path.lexists(final):
                     raise FileExistsError(errno.EEXIST, "exists")
@@ -181,6 +188,8 @@ class RunStore:
         try:
             store.acquire()
             store.write_manifest(manifest.model_copy(update={"run_id": rid}))
+            if os.path.lexists(final):  # taken meanwhile (rename would replace an empty folder)
+                raise RunStoreError(f"run {rid} already exists")
             os.rename(staging, final)
             fsync_dir(runs_dir)
         except OSError as e:
@@ -242,7 +251,7 @@ class RunStore:
             for name in (RESULTS, ATTEMPTS):
                 self._repair_tail(name)
                 self._fds[name] = _open_in(self.path, name, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-            self._recorded = {(r.tool_slug, r.persona) for r in self.iter_results()}
+            self._recorded = {r.draw for r in self.iter_results()}
         except BaseException:
             self.release()
             raise
@@ -374,11 +383,11 @@ class RunStore:
     # -- results and attempts -------------------------------------------------------------
 
     def append_result(self, result: PairResult) -> None:
-        """Record a pair's terminal result, fsynced; a second one for the pair is refused."""
+        """Record a draw's terminal result, fsynced; a second one for the draw is refused."""
         self._require_writer()
-        pair = (result.tool_slug, result.persona)
-        if pair in self._recorded:
-            raise RunStoreError(f"run {self.run_id} already has a result for {pair[0]} × {pair[1]}")
+        draw = result.draw
+        if draw in self._recorded:
+            raise RunStoreError(f"run {self.run_id} already has a result for {_named(draw)}")
         try:
             if self._attempts_dirty:
                 os.fsync(self._fds[ATTEMPTS])  # a result never outlives its attempts on disk
@@ -386,10 +395,10 @@ class RunStore:
             append_line(self._fds[RESULTS], _line(result), fsync=True)
         except OSError as e:
             raise RunStoreError(f"cannot write {self.path / RESULTS}: {e.strerror}") from e
-        self._recorded.add(pair)
+        self._recorded.add(draw)
 
-    def drop_results(self, pairs: set[PairId]) -> int:
-        """Take these pairs' results out of results.jsonl so a resume re-asks them.
+    def drop_results(self, draws: set[DrawId]) -> int:
+        """Take these draws' results out of results.jsonl so a resume re-asks them.
 
         The lines move to retried.jsonl first (appended), then results.jsonl is rewritten
         atomically: a crash in between leaves a copy aside, never a lost result.
@@ -398,7 +407,7 @@ class RunStore:
         keep: list[PairResult] = []
         moved: list[PairResult] = []
         for r in self.iter_results():
-            (moved if (r.tool_slug, r.persona) in pairs else keep).append(r)
+            (moved if r.draw in draws else keep).append(r)
         if not moved:
             return 0
         fd = _open_in(self.path, RETRIED, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
@@ -411,7 +420,7 @@ class RunStore:
         write_bytes_atomic(self.path / RESULTS, b"".join(_line(r) for r in keep))
         os.close(self._fds.pop(RESULTS))
         self._fds[RESULTS] = _open_in(self.path, RESULTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        self._recorded -= {(r.tool_slug, r.persona) for r in moved}
+        self._recorded -= {r.draw for r in moved}
         return len(moved)
 
     def append_attempt(self, attempt: Attempt) -> None:
@@ -423,26 +432,46 @@ class RunStore:
             raise RunStoreError(f"cannot write {self.path / ATTEMPTS}: {e.strerror}") from e
         self._attempts_dirty = True
 
-    def recorded(self, tool_slug: str, persona: str) -> bool:
-        """Whether this writer's run already holds a terminal result for the pair."""
+    def recorded(
+        self, tool_slug: str, persona: str, model: str | None = None, sample: int = 0
+    ) -> bool:
+        """Whether this writer's run already holds a terminal result for the draw (any model
+        when `model` is None)."""
         self._require_writer()
-        return (tool_slug, persona) in self._recorded
+        if model is not None:
+            return DrawId(tool_slug, persona, model, sample) in self._recorded
+        return any(
+            d.tool_slug == tool_slug and d.persona == persona and d.sample == sample
+            for d in self._recorded
+        )
 
     def iter_results(self) -> Iterator[PairResult]:
         """Stream results.jsonl line by line (bounded memory); see `dropped` after."""
         return self._iter(RESULTS, PairResult)
 
-    def results(self) -> dict[PairId, PairResult]:
-        """All results by (tool_slug, persona); a pair recorded twice is an error."""
-        out: dict[PairId, PairResult] = {}
+    def draws(self) -> dict[DrawId, PairResult]:
+        """Every terminal line by draw, in file order; a draw recorded twice is an error."""
+        out: dict[DrawId, PairResult] = {}
         for n, r in enumerate(self.iter_results(), 1):
-            pair = (r.tool_slug, r.persona)
-            if pair in out:
+            if r.draw in out:
                 raise RunStoreError(
-                    f"{self.path / RESULTS}:{n}: second result for {pair[0]} × {pair[1]}"
+                    f"{self.path / RESULTS}:{n}: second result for {_named(r.draw)}"
                 )
-            out[pair] = r
+            out[r.draw] = r
         return out
+
+    def verdicts(self) -> dict[PairId, PairVerdict]:
+        """Each pair's verdict over its draws (panel.aggregate), jury order from the manifest."""
+        try:
+            models = self.manifest().jury
+        except RunStoreError:  # the lines still say what each draw was; order them as found
+            models = []
+        return aggregate_pairs(self.draws().values(), models)
+
+    def results(self) -> dict[PairId, PairResult]:
+        """The result each pair shows, by (tool_slug, persona): the pair's only line, or with
+        samples or a jury the draw its verdict quotes (`verdicts()` has the rest)."""
+        return shown_results(self.verdicts())
 
     def iter_attempts(self) -> Iterator[Attempt]:
         return self._iter(ATTEMPTS, Attempt)
@@ -507,6 +536,34 @@ class RunStore:
             if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
                 raise RunStoreError(f"{rec} is a symlink or not a folder") from None
         return rec
+
+
+STAGING = ".new-"  # a run folder being made: its manifest is written before it takes its id
+STALE_STAGING_S = 600.0
+
+
+def _sweep_staging(base: Path) -> None:
+    """Remove folders a killed `create` left half made (old, holding only its manifest)."""
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        if not entry.name.startswith(STAGING) or not entry.is_dir(follow_symlinks=False):
+            continue
+        with contextlib.suppress(OSError):
+            if now - entry.stat(follow_symlinks=False).st_mtime < STALE_STAGING_S:
+                continue
+            names = os.listdir(entry.path)
+            if all(n == MANIFEST or is_tmp_file(n) for n in names):
+                shutil.rmtree(entry.path)
+
+
+def _named(draw: DrawId) -> str:
+    """`tool × persona (model[, sample N])`."""
+    sample = f", sample {draw.sample}" if draw.sample else ""
+    return f"{draw.tool_slug} × {draw.persona} ({draw.model}{sample})"
 
 
 def _line(model: BaseModel) -> bytes:

@@ -21,6 +21,7 @@ INTERNAL = {
     "panel.verdict.VerdictProblem": "ErrorClass.SCHEMA_INVALID on the pair",
     "panel.run.retry.RunPaused": "a paused, resumable run",
     "panel.emulator.faults.FaultSpecError": "an API-shaped 400 (or ConfigError in the CLI)",
+    "panel.emulator.variability.FlipSpecError": "an API-shaped 400 (or ConfigError in the CLI)",
     "panel.emulator.promptcache.CacheControlError": "an API-shaped 400",
     "panel.emulator.exchange.BadRequest": "an API-shaped 400",
     "panel.emulator.sse.ConnectionReset": "the emulator's reset fault: the socket is dropped",

@@ -30,6 +30,7 @@ VOCABULARY = {
     "redact",
     "houserules",
     "lintformat",
+    "aggregate",
 }
 RANK = {
     "providers": 1,

@@ -50,7 +50,7 @@ def test_a_run_folder_appears_only_with_its_manifest(
 
     monkeypatch.setattr(RunStore, "write_manifest", watched)
     with RunStore.create(tmp_path, make_manifest()) as s:
-        assert visible == [[f".{s.run_id}.new"]]
+        assert visible == [[f".new-{s.run_id}"]]
         assert sorted(p.name for p in tmp_path.iterdir()) == [s.run_id]
         s.append_result(make_result())  # the open files followed the folder
         assert s.manifest().run_id == s.run_id
@@ -344,3 +344,26 @@ def test_iterating_10k_results_streams(store: RunStore) -> None:
         tracemalloc.stop()
     assert count == 10_000
     assert peak < size / 4  # a list of every parsed result would exceed the file's size
+
+
+def test_a_half_made_run_folder_is_swept_once_old(tmp_path: Path) -> None:
+    # A create killed before the rename leaves a hidden staging folder: never a run to list or
+    # resume; the next create sweeps it once it is old, and keeps anything else it finds.
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    stale = runs / ".new-20260101-000000-abcdef"
+    stale.mkdir()
+    (stale / "run.json").write_text("{}")
+    kept = runs / ".new-20260101-000000-fedcba"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("not panel's")
+    for folder in (stale, kept):
+        os.utime(folder, (1_000_000, 1_000_000))
+    assert list_runs(runs) == []
+    with RunStore.create(runs, make_manifest()) as s:
+        assert s.manifest().run_id == s.run_id
+    assert not stale.exists() and (kept / "notes.txt").exists()
+    assert [m.run_id for m in list_runs(runs)] == [s.run_id]
+    with pytest.raises(RunStoreError, match="already exists"):
+        RunStore.create(runs, make_manifest(), run_id=s.run_id)
+    assert sorted(p.name for p in runs.iterdir()) == sorted([s.run_id, kept.name])
