@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_inprocess import cli
 
-from panel.cli import main
 from panel.emulator.runner import EmulatorHandle
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tools"
@@ -21,19 +18,9 @@ MODEL = ["--model", "emulator:claude-sonnet-5"]
 
 
 def panel(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    """`panel ARGS` as a user runs it (errors become one line and exit 2); `env` is set."""
-    out, err = io.StringIO(), io.StringIO()
-    argv, sys.argv = sys.argv, ["panel", *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main()
-                code = 0
-            except SystemExit as exc:
-                code = int(exc.code or 0)
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
+    """`panel ARGS` as a user runs it; `env` is the fixture that set the environment."""
+    del env
+    return cli(*args)
 
 
 def run_json(*args: str, env: dict[str, str]) -> dict[str, Any]:

@@ -63,7 +63,10 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: Emulato
 
 
 def newest_run(ws: Path) -> str:
-    return max(p.name for p in (ws / "runs").iterdir() if not p.name.startswith("."))
+    """The run made last: by its manifest's creation time (two ids of one second sort by their
+    random suffix, not by age)."""
+    runs = [p for p in (ws / "runs").iterdir() if not p.name.startswith(".")]
+    return max(runs, key=lambda p: json.loads((p / "run.json").read_text())["created_at"]).name
 
 
 # ---- the review -------------------------------------------------------------------------------

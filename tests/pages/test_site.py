@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
+from cli_inprocess import cli_joined as cli
 from sitedata import make_run, tree
 
-from panel.cli import main
 from panel.errors import GateRefused, PublishError
 from panel.pages.publish import publish, read_state
 from panel.pages.site import SITE_FILE
@@ -23,23 +20,6 @@ TOOL_PAGES_X = ["alpha--verdict", "beta--verdict"]  # a page per tool, besides t
 
 def comparisons(slugs: list[str]) -> list[str]:
     return [s for s in slugs if "--vs--" in s]
-
-
-def cli(*args: str) -> tuple[int, str]:
-    """`panel ARGS` through the real entry point: (exit code, stdout + stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["panel", *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main()
-                code = 0
-            except SystemExit as exc:
-                code = int(exc.code or 0)
-    finally:
-        sys.argv = argv
-    return code, out.getvalue() + err.getvalue()
 
 
 @pytest.fixture

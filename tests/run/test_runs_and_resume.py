@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from cli_inprocess import cli_joined as cli
 
-from panel.cli import main
 from panel.emulator.runner import EmulatorHandle
 from panel.store.runs import RunStore
 
@@ -22,22 +19,6 @@ pricing: Free
 description: |
   {name} is a developer tool that indexes a repository and answers questions about it.
 """
-
-
-def cli(*args: str) -> tuple[int, str]:
-    """`panel ARGS` through the real entry point: (exit code, stdout + stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    argv, sys.argv = sys.argv, ["panel", *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main()
-                code = 0
-            except SystemExit as exc:
-                code = int(exc.code or 0)
-    finally:
-        sys.argv = argv
-    return code, out.getvalue() + err.getvalue()
 
 
 def write_tools(folder: Path, *names: str) -> list[Path]:
