@@ -289,8 +289,9 @@ def render_verdicts(
 def _members_table(m: RunManifest) -> Table:
     """A jury: each model's own cost against its own floor, and its own cache figures."""
     table = Table(title="each model of the jury (its own cache)", expand=False)
-    for col in ("model", "cost", "floor", "no-cache", "requests", "reading cache"):
-        table.add_column(col, justify="left" if col == "model" else "right")
+    table.add_column("model", no_wrap=True)  # a model id is never cut; the figures give way
+    for col in ("cost", "floor", "no cache", "requests", "reading cache"):
+        table.add_column(col, justify="right")
     for model, r in m.members.items():
         s = r.cache_stats
         table.add_row(

@@ -204,3 +204,11 @@ def responses_breakpoints(body: dict[str, Any]) -> list[int]:
                 marks.append(index)
             index += 1
     return marks
+
+
+def openai_cache_key(house: str) -> str:
+    """The OpenAI `prompt_cache_key` (Chat Completions and Responses): one per shared house
+    block. Every persona's requests start with it, so they route to (and, on the emulator, read
+    from) one cache and the house prefix is written once, as the cache plan counts it; the
+    persona and tool parts follow. (One key per persona wrote the house once per persona.)"""
+    return f"panel-{hashlib.sha256(house.encode()).hexdigest()[:16]}"

@@ -24,6 +24,7 @@ from panel.providers.base import (
     VerdictRequest,
     from_emulator,
 )
+from panel.providers.cacheblocks import openai_cache_key
 from panel.providers.classify import classify_exception, classify_stream_error
 from panel.providers.completeness import Ending, billed, verdict_of
 from panel.providers.partial import PartialArgs
@@ -125,7 +126,7 @@ class OpenAIProvider:
         }
         if self.flavour == "openai":
             params["max_completion_tokens"] = request.max_tokens
-            params["prompt_cache_key"] = f"panel-{request.persona_id}"
+            params["prompt_cache_key"] = openai_cache_key(request.parts.house)
         else:
             params["max_tokens"] = request.max_tokens
         return params

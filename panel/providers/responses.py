@@ -25,7 +25,6 @@ The SDK's own retries are off (max_retries=0): panel.run.retry is the one retry 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, Literal
@@ -41,6 +40,7 @@ from panel.providers.base import (
     VerdictRequest,
     from_emulator,
 )
+from panel.providers.cacheblocks import openai_cache_key
 from panel.providers.classify import (
     classify_exception,
     classify_response_error,
@@ -148,7 +148,7 @@ class ResponsesProvider:
             "parallel_tool_calls": False,
             "max_output_tokens": request.max_tokens,
             "store": False,
-            "prompt_cache_key": cache_key(request),
+            "prompt_cache_key": openai_cache_key(request.parts.house),
             "stream": True,
         }
         if marks:
@@ -223,13 +223,6 @@ class ResponsesProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
-
-
-def cache_key(request: VerdictRequest) -> str:
-    """One key per shared house block: every persona's requests start with it, so they route
-    to (and, on the emulator, read from) the same cache; the persona and tool parts follow."""
-    digest = hashlib.sha256(request.parts.house.encode()).hexdigest()[:16]
-    return f"panel-{digest}"
 
 
 def message(role: str, text: str, *, breakpoint: bool = False) -> dict[str, Any]:

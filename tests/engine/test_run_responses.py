@@ -40,6 +40,27 @@ def _paths(emulator: EmulatorHandle) -> list[str]:
     return [r["path"] for r in emulator.requests()]
 
 
+@pytest.mark.parametrize("wire", ["chat", "responses"])
+def test_every_persona_reads_the_house_block_on_the_openai_wires(
+    tmp_path: Path,
+    no_keys: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: EmulatorHandle,
+    wire: str,
+) -> None:
+    """One `prompt_cache_key` per house block: the house prefix is written by the first persona
+    and read by the other three (one key per persona wrote it four times, above no-cache)."""
+    monkeypatch.setenv("PANEL_OPENAI_WIRE", wire)
+    args = [str(TOOL), "--model", "emulator:gpt-5.6-luna", "--runs-dir", str(tmp_path / "runs")]
+    code, out, err = _run_json([*args, "--no-cache"], no_keys)
+    assert code == 0, err
+    keys = {r["body"]["prompt_cache_key"] for r in emulator.requests()}
+    assert len(keys) == 1, keys
+    reads = [r["usage"]["cache_read_tokens"] for r in out["results"]]
+    assert sorted(x > 0 for x in reads) == [False, True, True, True], reads
+    assert out["cost"]["usd"] < out["cost"]["no_cache_usd"]
+
+
 @pytest.mark.slow
 def test_gpt_6_astra_streams_four_verdicts_through_responses_and_reads_the_cache(
     tmp_path: Path, no_keys: dict[str, str], emulator: EmulatorHandle
