@@ -394,6 +394,9 @@ class ModelRun:
         notes: list[str] = [
             f"dropped a torn last line of {n}" for n, c in store.dropped.items() if c
         ]
+        if done:  # the history reads "stopped: …", then this, not a stop that never ended
+            of = f" ({self.model})" if self.options.jury else ""
+            notes.append(f"resumed: {len(done)} of {len(all_draws)} already recorded{of}")
         if cache is not None:
             remaining = []
             for draw in todo:

@@ -137,8 +137,9 @@ def check_same_run(
     if problems:
         raise RunStoreError(
             f"cannot resume run {before.run_id} as the same run: {'; '.join(problems)}. "
-            f"The run is unchanged: `panel run --resume {before.run_id}` with no other "
-            "arguments finishes it as it was asked, or start a new run without --resume"
+            f"The run is unchanged: `panel run --resume {before.run_id}` (a batch: `panel batch "
+            f"MANIFEST --resume {before.run_id}`) with no other arguments finishes it as it was "
+            "asked, or start a new run without --resume"
         )
 
 

@@ -203,3 +203,19 @@ def test_a_paused_batch_prints_the_command_that_finishes_it(workspace: Path) -> 
     code, out = cli(*command.split()[1:])
     assert code == 0, out
     assert len(RunStore.open(workspace / "runs", run_id).results()) == 6
+
+
+def test_a_resumed_run_says_so_after_its_stop(workspace: Path) -> None:
+    code, out = cli("run", "tools", "-p", "builder,skeptic", "-c", "1", "--budget", "0.02")
+    assert code == 1, out  # the budget paused it part way
+    run_id = _run_ids(workspace / "runs")[0]
+    store = RunStore.open(workspace / "runs", run_id)
+    before = store.manifest()
+    recorded = len(store.results())
+    assert before.status == "paused" and 0 < recorded < 6, (before.status, recorded)
+    code, out = cli("run", "--resume", run_id)
+    assert code == 0, out
+    # The history goes on: whatever paused it, then the resume, not a stop that never ended.
+    notes = store.manifest().notes
+    assert notes[: len(before.notes)] == before.notes
+    assert notes[len(before.notes) :] == [f"resumed: {recorded} of 6 already recorded"], notes
