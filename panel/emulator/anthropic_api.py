@@ -112,10 +112,11 @@ def _auto_ttl(body: dict[str, Any]) -> Any:
 
 
 async def create_message(request: Request) -> Response:
-    return await serve(request, "anthropic", _handle, _error)
+    return await serve(request, "anthropic", _handle, error_response)
 
 
-def _error(err: BadRequest, request_id: str) -> Response:
+def error_response(err: BadRequest, request_id: str) -> Response:
+    """A `BadRequest` in the Anthropic error shape (Messages and Message Batches alike)."""
     return anthropic_error(
         err.status,
         err.kind,

@@ -23,11 +23,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from panel.emulator import anthropic_api
+from panel.emulator import anthropic_api, openai_api
 from panel.emulator.batchstore import DAY_S, Batch, BatchStore, Item, parse_openai_input
 from panel.emulator.exchange import Api, BadRequest, api_key, load_json
 from panel.emulator.faults import FaultSpecError, parse_fault
-from panel.emulator.sse import anthropic_error, openai_error, random_id
+from panel.emulator.sse import random_id
 from panel.emulator.state import (
     BEHAVIOURS,
     Behaviour,
@@ -188,15 +188,8 @@ def _endpoint(
             return await handler(request, api_key_namespace(key))
         except BadRequest as err:
             if api == "anthropic":
-                return anthropic_error(err.status, err.kind, err.message, request_id)
-            return openai_error(
-                err.status,
-                err.kind,
-                err.message,
-                request_id,
-                code=err.extra.get("code"),
-                param=err.extra.get("param"),
-            )
+                return anthropic_api.error_response(err, request_id)
+            return openai_api.error_response(err, request_id)
 
     return endpoint
 

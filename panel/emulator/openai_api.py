@@ -129,7 +129,7 @@ async def chat_completions(request: Request) -> Response:
 
 
 def error_response(err: BadRequest, request_id: str) -> Response:
-    """A `BadRequest` in the OpenAI error shape (Chat Completions and Responses alike)."""
+    """A `BadRequest` in the OpenAI error shape (Chat Completions, Responses and Batch alike)."""
     return openai_error(
         err.status,
         err.kind,
