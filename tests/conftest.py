@@ -16,7 +16,16 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import sys
 import tempfile
+
+# The suite starts hundreds of interpreters (xdist workers, the fork servers, `python -m panel`
+# subprocesses) and pytest rewrites every test module: with PYTHONDONTWRITEBYTECODE set (as on
+# the CI machines) each of them compiled panel and the tests from source again, 8 s of CPU per
+# worker in collection alone. The suite writes bytecode caches (`__pycache__`, git-ignored) and
+# its processes read them.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path

@@ -6,10 +6,14 @@ process (started on first use, stopped at the end of the session) and forks it f
 command. The fork then runs exactly what `python -m panel ARGS` runs —
 `runpy.run_module("panel", run_name="__main__")` with the job's argv, working directory and
 environment, its stdin, stdout and stderr on the pipes the test holds — and ends the way the
-interpreter ends a process (atexit, flush, an uncaught exception's traceback, a SIGINT
-re-raised). It is a real process: its own pid, real signals and exit codes (`-9` after a
-SIGKILL, as `subprocess.Popen` reports it). What differs from a fresh interpreter: the modules
-listed in `_PRELOAD` were imported before the job's environment was set. Tests about the
+interpreter ends a process (the exit code of a SystemExit, an uncaught exception's traceback
+and exit 1, a KeyboardInterrupt re-raised as SIGINT; then other threads joined, atexit, flush).
+It is a real process: its own pid, real signals and exit codes (`-9` after a SIGKILL, as
+`subprocess.Popen` reports it). What differs from a fresh interpreter: the modules listed in
+`_PRELOAD` were imported before the job's environment was set, and the fork leaves with
+`os._exit` after the flush instead of tearing the interpreter down — freeing the server's
+pre-imported heap cost each fork about 190 ms of CPU (an empty job takes 25 ms without it), so
+objects still alive at the end are not finalized (a `__del__` there would not run). Tests about the
 interpreter's start itself (what `import panel` loads) keep using `subprocess` directly, and a
 job whose `PYTHON*` or locale variables differ from the server's (other than
 PYTHONDONTWRITEBYTECODE) goes to a fresh interpreter.
@@ -37,13 +41,30 @@ from typing import IO, Any
 
 # What the fork server imports once (the expensive part of every `panel` command's start).
 # Every command's module (panel.cli.COMMANDS) is imported too.
+# The SDKs' resources and transports are imported lazily, on a client's first use: without them
+# here, every fork that opened a provider imported them again (a third of the forks' CPU).
 _PRELOAD = (
-    "anthropic", "openai", "httpx2",
+    "anthropic", "openai", "httpx2", "httpcore2", "anyio._backends._asyncio",
+    "openai.resources", "openai.resources.chat", "openai.resources.responses",
     "panel.run.engine", "panel.providers.anthropic", "panel.providers.openai",
     "panel.providers.responses", "panel.providers.batchservices",
-    "panel.emulator.runner", "panel.emulator.server", "panel.batch.regenerate",
-    "panel.batch.via_api", "panel.pages.publish", "panel.pages.render",
+    "panel.providers.instructor_provider",
+    "panel.emulator.runner", "panel.emulator.server", "panel.emulator.batches",
+    "panel.batch.regenerate", "panel.batch.via_api", "panel.pages.publish", "panel.pages.render",
 )  # fmt: skip
+
+
+def _compile_templates() -> None:
+    """Compile the page templates once in the server (jinja caches them per environment), not
+    in every `panel publish` fork: a fifth of the forks' CPU."""
+    from panel.pages.render import html_env, markdown_env
+
+    for env, kinds in ((html_env(), (".html.j2", ".css.j2")), (markdown_env(), (".md.j2",))):
+        for name in env.list_templates():
+            if name.endswith(kinds):
+                env.get_template(name)
+
+
 _EMULATED_ENV = {"PYTHONDONTWRITEBYTECODE"}  # applied in the fork; other PYTHON* need a fresh one
 _MSG = 1 << 20  # one job message (argv, cwd, environment) fits in a datagram this size
 
@@ -60,6 +81,7 @@ def _serve(path: str) -> dict[str, Any]:
 
     for name in (*(f"panel.cli.{command}" for command in COMMANDS), *_PRELOAD):
         import_module(name)
+    _compile_templates()
     import threading
 
     assert threading.active_count() == 1, "the fork server must not run threads"
@@ -119,12 +141,26 @@ def _serve(path: str) -> dict[str, Any]:
                 conn.close()
 
 
+def _await_tracer(limit: float = 30.0) -> None:
+    """In the fork, for a traced job: wait until a tracer (`strace -p`) has attached."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("TracerPid:") and int(line.split()[1]) != 0:
+                    return
+        time.sleep(0.002)
+    os._exit(125)  # never traced: end the way no job ends
+
+
 def _become(job: dict[str, Any]) -> None:
     """In the fork: take the job's directory and environment, then run it as the interpreter
     would run `python -m panel ARGS` or `python -c CODE ARGS`."""
     import runpy
     import types
 
+    if job.get("traced"):
+        _await_tracer()
     os.chdir(job["cwd"])
     os.environ.clear()
     os.environ.update(job["env"])
@@ -169,6 +205,7 @@ class ForkedProcess:
         stdout: int | IO[Any] | None = None,
         stderr: int | IO[Any] | None = None,
         text: bool = False,
+        traced: bool = False,
     ) -> None:
         module, code, argv = _python_job(args)
         self.args = list(args)
@@ -201,6 +238,7 @@ class ForkedProcess:
             "args": argv,
             "cwd": os.fspath(cwd) if cwd is not None else os.getcwd(),
             "env": dict(os.environ if env is None else env),
+            "traced": traced,  # wait for a tracer to attach before running
         }
         self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
@@ -392,6 +430,40 @@ class Launcher:
             done.check_returncode()
         return done
 
+    def run_traced(
+        self,
+        strace: Sequence[str],
+        args: Sequence[Any],
+        *,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> subprocess.CompletedProcess[str]:
+        """`strace STRACE… ARGS`, output captured as text, with the trace attached to the fork
+        (`strace -p`) once the imports are done: strace stops the process at every system call
+        it makes, and an interpreter's start makes thousands. Syscall counts (`inject=…:when=N`)
+        start at the attach, which is before the job's first line; the start itself does no
+        writes, renames or unlinks."""
+        server = self._fork_server(args, env)
+        if server is None:
+            return subprocess.run(
+                ["strace", *strace, *args], env=env, capture_output=True, text=True,
+                timeout=timeout, check=False,
+            )  # fmt: skip
+        pipe = subprocess.PIPE
+        with ForkedProcess(
+            server, args, env=env, stdout=pipe, stderr=pipe, text=True, traced=True
+        ) as proc:
+            tracer = subprocess.Popen(
+                ["strace", *strace, "-p", str(proc.pid)], stdout=subprocess.DEVNULL, stderr=pipe
+            )
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            finally:
+                _, trace_err = tracer.communicate(timeout=timeout)
+            if proc.returncode == 125 and tracer.returncode != 0:
+                raise RuntimeError(f"strace could not attach to {proc.pid}: {trace_err}")
+        return subprocess.CompletedProcess(args, proc.wait(), out, err)
+
     def close(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -406,7 +478,42 @@ def launcher() -> Launcher:
     return _LAUNCHER
 
 
+def _end(run: Any) -> None:
+    """Run the job, then end as the interpreter would, without its teardown (see the top)."""
+    import atexit
+    import threading
+    import traceback
+
+    interrupted = False
+    try:
+        run()
+        code = 0
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            code = e.code or 0
+        else:
+            print(e.code, file=sys.stderr)
+            code = 1
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        code, interrupted = 1, True
+    except BaseException as e:  # every uncaught exception, as the interpreter reports it
+        sys.excepthook(type(e), e, e.__traceback__)
+        code = 1
+    threading._shutdown()  # type: ignore[attr-defined]  # what the interpreter does: join threads
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = 120  # the interpreter's code when it cannot flush stdout at exit
+    if interrupted:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(code)
+
+
 if __name__ == "__main__":
     _job = _serve(sys.argv[1])
     del _serve  # the fork is `python -m panel …` from here on
-    _become(_job)
+    _end(lambda: _become(_job))

@@ -18,6 +18,7 @@ invented numbers, not misattributed ones, so "$20/month" and "20 USD" are the sa
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -110,6 +111,11 @@ def _number_values(num: str, scale: str | None, ver: bool) -> set[str]:
 
 def find_figures(text: str) -> list[Figure]:
     """Every figure in `text`, in order of appearance."""
+    return list(_figures(text))
+
+
+@functools.lru_cache(maxsize=4096)  # a tool's texts are read again for each verdict on it
+def _figures(text: str) -> tuple[Figure, ...]:
     found: list[tuple[int, Figure]] = []
     text = _LIST_MARKER.sub(lambda m: " " * len(m.group(0)), text)
 
@@ -129,7 +135,7 @@ def find_figures(text: str) -> list[Figure]:
     for m in _FIGURE.finditer(text):
         values = _number_values(m.group("num"), m.group("scale"), bool(m.group("ver")))
         found.append((m.start(), Figure(m.group(0).strip(), frozenset(values))))
-    return [f for _, f in sorted(found, key=lambda pair: pair[0])]
+    return tuple(f for _, f in sorted(found, key=lambda pair: pair[0]))
 
 
 def figure_values(texts: Iterable[str]) -> frozenset[str]:

@@ -9,6 +9,7 @@ editors see); docs/lint.md states each rule.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -25,11 +26,12 @@ TEXT_CAP = 200  # characters of offending text kept in a finding
 TAGLINE_RUN = 6  # consecutive tagline words that count as reading it back
 TAGLINE_MIN_WORDS = 3  # shorter taglines are not checked (any sentence could contain them)
 _HEADING = re.compile(r"^[ \t]{0,3}(#{1,6}[ \t]+\S.*)$", re.MULTILINE)
-_SETEXT = re.compile(r"^(.*\S.*)\r?\n[ \t]*(?:=+|-{2,})[ \t]*$", re.MULTILINE)
+_UNDERLINE = re.compile(r"[ \t]*(?:=+|-{2,})[ \t]*")  # under a line: a setext heading
 _BULLET = re.compile(r"^[ \t]*((?:[-*+•◦▪‣]|\d+[.)])[ \t]+\S.*)$", re.MULTILINE)
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
-# Emoji and pictographs: the Unicode blocks they live in, and the emoji variation selector.
-_EMOJI_RANGES = ((0x1F000, 0x1FAFF), (0x2600, 0x27BF), (0x2B50, 0x2B55), (0xFE0F, 0xFE0F))
+# Emoji and pictographs: the Unicode blocks they live in (the emoji variation selector that
+# may follow one is not reported on its own).
+_EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b50-\u2b55]")
 _STOP = frozenset((
     "the", "and", "for", "that", "this", "with", "what", "which", "who", "whom", "whose", "how",
     "does", "did", "are", "was", "were", "its", "it's", "from", "into", "onto", "about", "would",
@@ -159,20 +161,20 @@ def check_tagline(fields: Sequence[tuple[str, str]], evidence: Evidence) -> list
     return out
 
 
-def _is_emoji(ch: str) -> bool:
-    code = ord(ch)
-    return any(lo <= code <= hi for lo, hi in _EMOJI_RANGES)
-
-
 def check_formatting(quote: str) -> list[LintFinding]:
     out = []
     for m in _HEADING.finditer(quote):
         out.append(_finding("formatting", "quote", m.group(1), "quote: a heading in the quote"))
-    for m in _SETEXT.finditer(quote):
-        out.append(_finding("formatting", "quote", m.group(1), "quote: a heading in the quote"))
+    lines = quote.split("\n")
+    # Line by line, not one regex: `^(.*\S.*)\n` backtracks quadratically on long lines.
+    underline = False  # the line before was a heading's underline: not a heading itself
+    for line, under in itertools.pairwise(lines):
+        underline = not underline and bool(line.strip()) and bool(_UNDERLINE.fullmatch(under))
+        if underline:
+            out.append(_finding("formatting", "quote", line, "quote: a heading in the quote"))
     for m in _BULLET.finditer(quote):
         out.append(_finding("formatting", "quote", m.group(1), "quote: a bullet in the quote"))
-    emoji = "".join(dict.fromkeys(ch for ch in quote if _is_emoji(ch) and ch != "\ufe0f"))
+    emoji = "".join(dict.fromkeys(_EMOJI.findall(quote)))
     if emoji:
         out.append(_finding("formatting", "quote", emoji, f"quote: emoji in the quote ({emoji})"))
     return out

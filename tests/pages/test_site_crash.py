@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from panelproc import launcher
 from sitedata import make_run, tree
 
 from panel.errors import GateRefused
@@ -32,16 +33,20 @@ def _pages(root: Path) -> dict[str, bytes]:
     return {k: v for k, v in tree(root).items() if k != SITE_FILE}
 
 
-def _killed_publish(syscall: str, n: int, site: Path, runs: Path, swap: str) -> int:
+def _publish_with(
+    signal_name: str, syscall: str, n: int, site: Path, runs: Path, swap: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m panel publish run-c run-b`, sent `signal_name` on entering the nth `syscall`."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PANEL_SITE_SWAP": swap}
-    cmd = [
-        "strace", "-f", "-qq", "-o", "/dev/null",
-        "-e", f"trace={syscall}",
-        "-e", f"inject={syscall}:signal=SIGKILL:when={n}",
+    strace = [
+        "-f", "-qq", "-o", "/dev/null",
+        "-e", f"trace={syscall}", "-e", f"inject={syscall}:signal={signal_name}:when={n}",
+    ]  # fmt: skip
+    publish = [
         sys.executable, "-m", "panel", "publish", "run-c", "run-b",
         "--site", str(site), "--runs-dir", str(runs), "--accept-flips", "--allow-synthetic",
     ]  # fmt: skip
-    return subprocess.run(cmd, env=env, capture_output=True, timeout=60, check=False).returncode
+    return launcher().run_traced(strace, publish, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +73,7 @@ def _sweep(syscall: str, swap: str, tmp_path: Path, sites: Sites) -> list[str]:
     for n in range(1, 40):
         site = tmp_path / f"{syscall}{n}"
         publish("run-a", runs_dir=runs, site=site, allow_synthetic=True)
-        code = _killed_publish(syscall, n, site, runs, swap)
+        code = _publish_with("SIGKILL", syscall, n, site, runs, swap).returncode
         if code == 0:
             assert _pages(site) == new
             return outcomes
@@ -136,14 +141,7 @@ def test_ctrl_c_during_publish_is_one_line_and_a_whole_site(
     runs, old, new = sites
     site = tmp_path / "site"
     publish("run-a", runs_dir=runs, site=site, allow_synthetic=True)
-    cmd = [
-        "strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={syscall}",
-        "-e", f"inject={syscall}:signal=SIGINT:when={n}",
-        sys.executable, "-m", "panel", "publish", "run-c", "run-b",
-        "--site", str(site), "--runs-dir", str(runs), "--accept-flips", "--allow-synthetic",
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, check=False)
+    proc = _publish_with("SIGINT", syscall, n, site, runs, "exchange")
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr.splitlines() == [
         f"publish interrupted: {site} holds the pages from before or after it; "
