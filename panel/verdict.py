@@ -7,6 +7,8 @@ list keyed by question id), never in a per-persona schema.
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,7 +55,12 @@ class Verdict(BaseModel):
 
 def verdict_tool_schema() -> dict[str, Any]:
     """The JSON Schema of the verdict, in the strict subset (no min/max, no defaults)."""
-    schema = Verdict.model_json_schema()
+    return copy.deepcopy(_verdict_tool_schema())  # a fresh dict: callers may edit theirs
+
+
+@functools.cache
+def _verdict_tool_schema() -> dict[str, Any]:
+    schema = Verdict.model_json_schema()  # pydantic builds it afresh at each call
     _strip_titles(schema)
     schema.pop("description", None)  # the class docstring is for developers, not the model
     return schema

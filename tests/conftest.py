@@ -62,6 +62,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        launcher().share()  # the xdist controller: one fork server for all the workers
     if config.getoption("--live"):
         return  # real providers: real TLS roots
     # Offline, the suite never makes a TLS connection (`_loopback_only`), yet every SDK client
@@ -79,9 +81,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # The tests marked slow (seconds each, most of it waiting on processes, latency or deadlines)
-    # go first: pytest-xdist deals the first quarter of the list round robin, so they spread
-    # over the workers and overlap, instead of one landing last and holding the run open.
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    # are spread evenly along the list: `--dist worksteal` starts each worker on an equal
+    # contiguous share of it (then moves pending tests from the busiest to the idle), so every
+    # share holds its part of them and they overlap, instead of queueing on one worker.
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    rest = iter([item for item in items if not item.get_closest_marker("slow")])
+    spread: list[pytest.Item] = []
+    for j, item in enumerate(slow):
+        while len(spread) < j * len(items) // len(slow):
+            spread.append(next(rest))
+        spread.append(item)
+    items[:] = [*spread, *rest]
     if config.getoption("--live"):
         return
     skip = pytest.mark.skip(reason="talks to a real provider: opt in with --live")

@@ -65,6 +65,7 @@ def _compile_templates() -> None:
                 env.get_template(name)
 
 
+SHARED_SERVER = "PANEL_TESTS_FORK_SERVER"  # the socket of a server the xdist controller shares
 _EMULATED_ENV = {"PYTHONDONTWRITEBYTECODE"}  # applied in the fork; other PYTHON* need a fresh one
 _MSG = 1 << 20  # one job message (argv, cwd, environment) fits in a datagram this size
 
@@ -86,8 +87,9 @@ def _serve(path: str) -> dict[str, Any]:
 
     assert threading.active_count() == 1, "the fork server must not run threads"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    listener.bind(path)
+    listener.bind(path + ".new")
     listener.listen(64)
+    os.rename(path + ".new", path)  # the path appears once it accepts: what attach() waits for
     sel = selectors.DefaultSelector()
     sel.register(listener, selectors.EVENT_READ, "accept")
     sel.register(0, selectors.EVENT_READ, "stdin")
@@ -161,6 +163,10 @@ def _become(job: dict[str, Any]) -> None:
 
     if job.get("traced"):
         _await_tracer()
+    # As an interpreter started by the test would have it: the server may have inherited SIGINT
+    # ignored (a shared server is started by the xdist controller, which a shell may have put in
+    # the background), and then asyncio.run would not turn Ctrl-C into KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.chdir(job["cwd"])
     os.environ.clear()
     os.environ.update(job["env"])
@@ -340,21 +346,44 @@ class ForkedProcess:
 
 
 class ForkServer:
-    """One pre-imported `python panelproc.py` that forks a process per job."""
+    """One pre-imported `python panelproc.py` that forks a process per job.
 
-    def __init__(self) -> None:
+    Started by the process that uses it, or shared: the xdist controller starts one
+    (`Launcher.share`) and its workers `attach` to it, so the suite pays the server's imports
+    (about 8 s of CPU) once instead of once per worker.
+    """
+
+    def __init__(self, *, wait: bool = True) -> None:
         self._dir = tempfile.mkdtemp(prefix="panel-forkserver-")
         self.path = os.path.join(self._dir, "s")
         self.env = dict(os.environ)
-        self._proc = subprocess.Popen(
+        self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), self.path],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=self.env,
         )
-        assert self._proc.stdout is not None
+        self._ready = False
+        if wait:
+            self._wait_ready()
+
+    @classmethod
+    def attach(cls, path: str, timeout: float = 120.0) -> ForkServer:
+        """The server another process started (and will close), once it accepts jobs."""
+        server = cls.__new__(cls)
+        server.path, server.env, server._proc, server._ready = path, dict(os.environ), None, True
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(path):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the shared fork server at {path} never started")
+            time.sleep(0.05)
+        return server
+
+    def _wait_ready(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
         ready = self._proc.stdout.readline()
         assert ready.strip() == b"ready", f"the fork server did not start: {ready!r}"
+        self._ready = True
 
     def accepts(self, env: Mapping[str, str] | None) -> bool:
         """Whether a job with this environment can run in a fork: the interpreter's settings
@@ -370,6 +399,10 @@ class ForkServer:
         return start_vars(os.environ if env is None else env) == start_vars(self.env)
 
     def close(self) -> None:
+        if self._proc is None:
+            return  # attached: the process that started it closes it
+        if not self._ready:
+            self._wait_ready()
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._proc.stdin.close()
         self._proc.wait(timeout=60)
@@ -390,8 +423,16 @@ class Launcher:
         except ValueError:
             return None
         if self._server is None:
-            self._server = ForkServer()
+            shared = os.environ.get(SHARED_SERVER)
+            self._server = ForkServer.attach(shared) if shared else ForkServer()
         return self._server if self._server.accepts(env) else None
+
+    def share(self) -> None:
+        """Start the fork server now, without waiting for it, and name its socket in the
+        environment of the processes started from here on (the xdist workers)."""
+        if self._server is None:
+            self._server = ForkServer(wait=False)
+            os.environ[SHARED_SERVER] = self._server.path
 
     def Popen(self, args: Sequence[Any], **kwargs: Any) -> ForkedProcess | subprocess.Popen[Any]:
         server = self._fork_server(args, kwargs.get("env"))

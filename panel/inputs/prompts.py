@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import jinja2.bccache
 
 from panel.digests import digest
 from panel.errors import TemplateError
@@ -78,9 +79,34 @@ def _xtext(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
+class _CompiledPrompts(jinja2.BytecodeCache):
+    """Compiled prompt templates, kept for the life of the process.
+
+    Every PromptSet builds its own environment, and compiling the house templates again was most
+    of its cost (a batch builds one per run). jinja keys each entry by the template's name and
+    file and checks a checksum of its source before using it, so an edited template compiles
+    afresh. Shared only by `_environment`'s environments: their options shape the compiled code.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED = _CompiledPrompts()
+
+
 def _environment(loader: jinja2.BaseLoader) -> BoundedSandbox:
     env = BoundedSandbox(
         loader=loader,
+        bytecode_cache=_COMPILED,
         undefined=jinja2.StrictUndefined,
         # Prompts, not HTML: escaping would garble the text the model reads. Untrusted values
         # are delimited by tool.j2 instead, and persona attributes use the xattr filter.

@@ -10,6 +10,7 @@ reviewing it.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -130,7 +131,7 @@ def terminal_safe_tree(value: Any) -> Any:
 
 def unshowable_characters(text: str) -> list[str]:
     """The characters `terminal_safe` would remove, as U+XXXX names (for lint messages)."""
-    found = {ch for ch in text if _UNSHOWABLE.match(ch) or ch == "\x1b"}
+    found = set(_UNSHOWABLE.findall(text))  # ESC (\x1b) is in the class
     return [f"U+{ord(ch):04X}" for ch in sorted(found)]
 
 
@@ -220,11 +221,15 @@ def prompt_leak_flags(verdict_fields: Mapping[str, Any] | str, prompts: Sequence
     grams = {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
     if not grams:
         return []
-    for prompt in prompts:
-        source = _words(prompt)
-        if any(tuple(source[i : i + n]) in grams for i in range(len(source) - n + 1)):
-            return [PROMPT_LEAK_FLAG]
+    if any(not grams.isdisjoint(_runs_of(prompt, n)) for prompt in prompts):
+        return [PROMPT_LEAK_FLAG]
     return []
+
+
+@functools.lru_cache(maxsize=256)  # the same house and persona blocks, for every verdict of a run
+def _runs_of(text: str, n: int) -> frozenset[tuple[str, ...]]:
+    words = _words(text)
+    return frozenset(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
 
 
 def _copied_instruction(

@@ -69,7 +69,7 @@ async def test_kill_9_mid_batch_then_resume(
     workspace: Callable[..., LoadedManifest], emulator: EmulatorHandle, tmp_path: Path
 ) -> None:
     loaded = workspace(12)  # 48 pairs
-    emulator.configure(latency_scale=0.15)  # slow enough that requests are mid-flight
+    emulator.configure(latency_scale=0.05)  # slow enough that requests are mid-flight
     results_file = _run_and_kill(loaded, emulator, tmp_path)
     recorded_at_kill = _lines(results_file)
     assert recorded_at_kill < 48
