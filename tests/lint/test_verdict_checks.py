@@ -6,7 +6,13 @@ import pytest
 from lintdata import GOOD_ANSWERS, GOOD_HEADLINE, GOOD_QUOTE, QUESTIONS, TOOL, result
 
 from panel.houserules import BANNED_WORDS
-from panel.lint.verdicts import Evidence, lint_result, lint_verdict, restatement
+from panel.lint.verdicts import (
+    Evidence,
+    check_formatting,
+    lint_result,
+    lint_verdict,
+    restatement,
+)
 
 EVIDENCE = Evidence.of(TOOL, QUESTIONS)
 
@@ -85,6 +91,17 @@ def test_the_tagline_read_back_is_reported_a_few_of_its_words_are_not() -> None:
 )
 def test_headings_bullets_and_emoji_in_the_quote_are_reported(quote: str) -> None:
     assert checks(quote=quote) == ["formatting"]
+
+
+def test_setext_headings_are_the_lines_above_an_underline() -> None:
+    # What the former `^(.*\S.*)\n[ \t]*(?:=+|-{2,})[ \t]*$` matched, read line by line: the
+    # line above the underline is the heading; an underline under an underline, a rule under a
+    # blank line and a single dash are not headings.
+    quote = "Verdict\n=====\n-----\n\n---\nMaybe\n-\nNext step\n  --  \n" + GOOD_QUOTE
+    found = [f.text for f in check_formatting(quote) if "heading" in f.message]
+    assert found == ["Verdict", "Next step"]
+    long_line = "word " * 20_000  # the regex backtracked quadratically on a line this long
+    assert [f.text for f in check_formatting(long_line + "\n====")] == [long_line[:200]]
 
 
 def test_a_dash_inside_a_sentence_is_not_a_bullet() -> None:
