@@ -20,6 +20,7 @@ OSError is the one foreign exception that boundary also turns into a line (a ful
 read-only folder). Internal signals never reach a user; each is caught where it is raised:
 `YamlInputError`, `UnsafeFileError` (→ ToolFileError / PersonaError / InputError at the
 loaders), `VerdictProblem` (→ ErrorClass.SCHEMA_INVALID), `RunPaused` (→ a paused run),
+the stream reader's `StreamErrorEvent` (→ an UpstreamError classified in the provider),
 the engine's `_Stopped` (→ the pair stays pending), the result cache's `CorruptEntry` (→ a
 logged miss), and the emulator's `FaultSpecError` / `CacheControlError` / `BadRequest`
 (→ an API-shaped 400) and `ConnectionReset` (its reset fault).

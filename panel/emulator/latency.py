@@ -52,9 +52,16 @@ class Pacer:
         """Wait until `total_output_tokens` tokens would have been produced."""
         await self._until(self.plan.ttft_s + total_output_tokens * self.plan.per_token_s)
 
-    async def _until(self, offset_s: float) -> None:
+    def wait_for(self, total_output_tokens: int) -> float:
+        """Seconds until `total_output_tokens` tokens would have been produced (0: by now)."""
+        return self._delay(self.plan.ttft_s + total_output_tokens * self.plan.per_token_s)
+
+    def _delay(self, offset_s: float) -> float:
         if self.plan.instant:
-            return
-        delay = self._start + offset_s - asyncio.get_running_loop().time()
+            return 0.0
+        return max(0.0, self._start + offset_s - asyncio.get_running_loop().time())
+
+    async def _until(self, offset_s: float) -> None:
+        delay = self._delay(offset_s)
         if delay > 0:
             await asyncio.sleep(delay)

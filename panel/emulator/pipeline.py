@@ -112,21 +112,38 @@ async def stream_body(
         await pacer.first_token()
         begin_response(ex, cache, result)
         activated = True
+        # Events already due go out in one write (one HTTP chunk), as a server behind on its
+        # schedule flushes what it has: the bytes and the events are the same, and every
+        # event leaves no later than its own time. At latency 0 a whole body is one write;
+        # when the pacer has to wait, what is due is sent first.
+        due: list[bytes] = []
         for i, (_, data, emitted) in enumerate(wire):
             if (fault == "overloaded_midstream" and i == cuts["after_start"]) or (
                 fault == "error_after_partial" and i == cuts["mid"]
             ):
-                yield error_event(fault, i)
+                yield b"".join([*due, error_event(fault, i)])
                 return
             if fault == "reset_midstream" and i == cuts["mid"]:
+                if due:
+                    yield b"".join(due)
                 settle(ex, model, result, output)
                 note = "connection reset"
                 raise ConnectionReset(ex.request_id)
             if fault == "eof_early" and i == cuts["late"]:
+                if due:
+                    yield b"".join(due)
                 settle(ex, model, result, output)
                 return
-            await pacer.tokens_emitted(emitted)
-            yield data
+            wait = pacer.wait_for(emitted)
+            if wait > 0:
+                if due:
+                    yield b"".join(due)
+                    due.clear()
+                    wait = pacer.wait_for(emitted)  # the write may have taken a while
+                await asyncio.sleep(wait)
+            due.append(data)
+        if due:
+            yield b"".join(due)
         settle(ex, model, result, output)
     except asyncio.CancelledError:
         note = "client disconnected"

@@ -5,7 +5,8 @@ request of a run), then two system blocks with breakpoints (house, persona), the
 block in the user turn. Forced tool choice is sent only to models the table says accept it;
 the 5.5 generation gets `auto` + a strict tool + the prompt's instruction (F19).
 
-The SDK's own retries are off (max_retries=0): panel.run.retry is the one retry owner.
+The SDK's own retries are off (max_retries=0): panel.run.retry is the one retry owner. The SDK
+opens the stream; panel reads its events (`panel.providers.sse`), not the SDK's typed objects.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from panel.providers.base import (
     VerdictRequest,
     from_emulator,
 )
-from panel.providers.classify import classify_exception
+from panel.providers.classify import classify_error_event, classify_exception
 from panel.providers.completeness import Ending, usage_payload, verdict_of
 from panel.providers.partial import PartialArgs
+from panel.providers.sse import StreamErrorEvent, anthropic_events
 from panel.providers.streaming import (
     StreamLimits,
     cap_wire_bytes,
@@ -101,7 +103,7 @@ class AnthropicProvider:
         cap_wire_bytes(stream.response, self.limits, self.name, request_id)
         reader = _StreamReader()
         events = with_idle_timeout(
-            stream.__aiter__(),
+            anthropic_events(stream.response.aiter_bytes()),
             self.idle_timeout,
             provider=self.name,
             request_id=request_id,
@@ -120,7 +122,12 @@ class AnthropicProvider:
             raise
         except Exception as exc:
             drop_frames(exc)
-            err = classify_exception(exc, provider=self.name)
+            if isinstance(exc, StreamErrorEvent):
+                err = classify_error_event(
+                    exc.body, exc.message, provider=self.name, request_id=request_id
+                )
+            else:
+                err = classify_exception(exc, provider=self.name)
             err.billed, err.request_id = reader.started, err.request_id or request_id
             err.usage = reader.usage_dict()
             raise err from None

@@ -87,10 +87,7 @@ def _classify_status(
     where = f"{provider} {status}"
     if status == 200:
         # An `event: error` inside a 200 stream: the SDK raises a plain APIStatusError.
-        klass = ErrorClass.OVERLOADED if err_type == "overloaded_error" else ErrorClass.SERVER_ERROR
-        return UpstreamError(
-            klass, f"{where} mid-stream {err_type}: {text}", status=status, request_id=request_id
-        )
+        return classify_error_event(body, text, provider=provider, request_id=request_id)
     if status == 429:
         code = (details or {}).get("error_code") if isinstance(details, dict) else None
         if (
@@ -141,6 +138,20 @@ def _classify_status(
         )
     return UpstreamError(
         ErrorClass.INVALID_REQUEST, f"{where}: {text}", status=status, request_id=request_id
+    )
+
+
+def classify_error_event(
+    body: object, text: str, *, provider: str, request_id: str | None
+) -> UpstreamError:
+    """An Anthropic-wire `event: error` inside a 200 stream (`overloaded_error` mid-stream)."""
+    err_type, message, _ = _error_fields(body)
+    klass = ErrorClass.OVERLOADED if err_type == "overloaded_error" else ErrorClass.SERVER_ERROR
+    return UpstreamError(
+        klass,
+        f"{provider} 200 mid-stream {err_type}: {message or text}",
+        status=200,
+        request_id=request_id,
     )
 
 

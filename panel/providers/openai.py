@@ -2,7 +2,8 @@
 
 Tool-call deltas are accumulated by index, and by id where a compatible server reuses index 0
 for different calls. `stream_options.include_usage` is always asked for; its final chunk
-(`choices: []`) is how a complete stream is recognised, because the SDK hides `[DONE]`.
+(`choices: []`) is how a complete stream is recognised (`[DONE]` only ends the reading). The SDK
+opens the stream; panel reads its events (`panel.providers.sse`), not the SDK's typed objects.
 The SDK's own retries are off (max_retries=0): panel.run.retry is the one retry owner.
 """
 
@@ -28,6 +29,7 @@ from panel.providers.cacheblocks import openai_cache_key
 from panel.providers.classify import classify_exception, classify_stream_error
 from panel.providers.completeness import Ending, billed, verdict_of
 from panel.providers.partial import PartialArgs
+from panel.providers.sse import StreamErrorEvent, openai_events
 from panel.providers.streaming import (
     StreamLimits,
     cap_wire_bytes,
@@ -132,8 +134,6 @@ class OpenAIProvider:
         return params
 
     async def stream_verdict(self, request: VerdictRequest) -> AsyncGenerator[StreamEvent, None]:
-        import openai
-
         params = self.build_params(request)
         params.pop("stream")
         try:
@@ -155,7 +155,7 @@ class OpenAIProvider:
         cap_wire_bytes(stream.response, self.limits, self.name, request_id)
         reader = _ChunkReader()
         chunks = with_idle_timeout(
-            stream.__aiter__(),
+            openai_events(stream.response.aiter_bytes()),
             self.idle_timeout,
             provider=self.name,
             request_id=request_id,
@@ -170,11 +170,8 @@ class OpenAIProvider:
                     yield out
         except UpstreamError as exc:
             raise billed(exc, reader.ending(request_id)) from None
-        except openai.APIError as exc:
+        except StreamErrorEvent as exc:  # an error object inside a 200 stream
             drop_frames(exc)
-            if isinstance(exc, openai.APIStatusError | openai.APIConnectionError):
-                raise _classified(exc, self.name, reader, request_id) from None
-            # An error object inside a 200 stream (the SDK raises a bare APIError).
             raise _midstream_error(exc, self.name, reader, request_id) from None
         except Exception as exc:
             drop_frames(exc)
@@ -240,7 +237,7 @@ def _classified(
 
 
 def _midstream_error(
-    exc: openai.APIError, name: str, reader: _ChunkReader, request_id: str | None
+    exc: StreamErrorEvent, name: str, reader: _ChunkReader, request_id: str | None
 ) -> UpstreamError:
     end = reader.ending(request_id)
     err = classify_stream_error(

@@ -20,7 +20,8 @@ one of `response.completed` (the evidence of a complete answer, with the usage),
 three is truncated; the verdict check is the one every wire shares (completeness.verdict_of),
 so every billed failure carries the usage that arrived.
 
-The SDK's own retries are off (max_retries=0): panel.run.retry is the one retry owner.
+The SDK's own retries are off (max_retries=0): panel.run.retry is the one retry owner. The SDK
+opens the stream; panel reads its events (`panel.providers.sse`), not the SDK's typed objects.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from panel.providers.classify import (
 )
 from panel.providers.completeness import Ending, billed, usage_payload, verdict_of
 from panel.providers.partial import PartialArgs
+from panel.providers.sse import StreamErrorEvent, openai_events
 from panel.providers.streaming import (
     StreamLimits,
     cap_wire_bytes,
@@ -156,8 +158,6 @@ class ResponsesProvider:
         return params
 
     async def stream_verdict(self, request: VerdictRequest) -> AsyncGenerator[StreamEvent, None]:
-        import openai
-
         params = self.build_params(request)
         params.pop("stream")
         try:
@@ -180,7 +180,7 @@ class ResponsesProvider:
         cap_wire_bytes(stream.response, self.limits, self.name, request_id)
         reader = EventReader(self.name)
         events = with_idle_timeout(
-            stream.__aiter__(),
+            openai_events(stream.response.aiter_bytes()),
             self.idle_timeout,
             provider=self.name,
             request_id=request_id,
@@ -197,14 +197,11 @@ class ResponsesProvider:
                     break  # the final event: nothing after it counts
         except UpstreamError as exc:
             raise reader.charge(exc, request_id) from None
-        except openai.APIError as exc:
+        except StreamErrorEvent as exc:  # a `data: {"error": …}` line (a proxy's shape)
             drop_frames(exc)
-            if isinstance(exc, openai.APIStatusError | openai.APIConnectionError):
-                err = classify_exception(exc, provider=self.name)
-            else:  # a `data: {"error": …}` line (a proxy's shape): the SDK's bare APIError
-                err = classify_stream_error(
-                    exc.body, exc.message, provider=self.name, finish_reason=None
-                )
+            err = classify_stream_error(
+                exc.body, exc.message, provider=self.name, finish_reason=None
+            )
             raise reader.charge(err, request_id) from None
         except Exception as exc:
             drop_frames(exc)

@@ -20,6 +20,7 @@ INTERNAL = {
     "panel.inputs.safefiles.UnsafeFileError": "ToolFileError / PersonaError / TemplateError",
     "panel.verdict.VerdictProblem": "ErrorClass.SCHEMA_INVALID on the pair",
     "panel.run.retry.RunPaused": "a paused, resumable run",
+    "panel.providers.sse.StreamErrorEvent": "an UpstreamError, classified in the provider",
     "panel.emulator.faults.FaultSpecError": "an API-shaped 400 (or ConfigError in the CLI)",
     "panel.emulator.variability.FlipSpecError": "an API-shaped 400 (or ConfigError in the CLI)",
     "panel.emulator.promptcache.CacheControlError": "an API-shaped 400",

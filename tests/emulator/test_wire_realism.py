@@ -143,3 +143,24 @@ def test_429_says_when_and_whether_to_retry(emulator: EmulatorHandle, wire: str)
     r = httpx2.post(url, json=body, headers={**headers, "x-emulator-fault": "rate_limited"})
     assert r.status_code == 429
     assert r.headers["retry-after"] and r.headers["x-should-retry"] == "true"
+
+
+def _chunks_and_events(url: str) -> tuple[int, list[str]]:
+    with httpx2.stream("POST", url, json=_openai_body(), headers=OPENAI_HEADERS) as r:
+        chunks = list(r.iter_raw())
+    body = b"".join(chunks).decode()
+    kinds = ["usage" if not e["choices"] else "chunk" for e in _events(body)]
+    return len(chunks), kinds
+
+
+def test_events_already_due_go_out_in_one_chunk_and_paced_ones_apart(
+    emulator: EmulatorHandle, emulator_factory: Any
+) -> None:
+    url = emulator.openai_base_url + "/chat/completions"
+    instant, kinds = _chunks_and_events(url)
+    # Latency 0: every event is due at once, so the body is one HTTP chunk (which the client
+    # reads in 64 KiB pieces), not one per event.
+    assert len(kinds) > 100 and instant <= 3
+    paced_em = emulator_factory(latency_scale=0.05)
+    paced, paced_kinds = _chunks_and_events(paced_em.openai_base_url + "/chat/completions")
+    assert paced > instant and len(paced_kinds) == len(kinds) and paced_kinds[-1] == "usage"
