@@ -31,6 +31,7 @@ from panel.emulator.sse import (
     derived_id,
     dumps,
     openai_error,
+    quoted,
 )
 from panel.modeltable import ModelInfo, model_info
 from panel.providers.cacheblocks import openai_blocks
@@ -269,16 +270,20 @@ def _chunks(
     opts = ex.body.get("stream_options")
     obfuscate = not (isinstance(opts, dict) and opts.get("include_obfuscation") is False)
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        c = {
-            **base,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        if include_usage:
-            c["usage"] = None
+    # Every chunk is `{**base, "choices": [{"index": 0, "delta": …, "logprobs": null,
+    # "finish_reason": …}], "usage": null?, "obfuscation": "…"?}`; the constant parts are
+    # serialised once (the same bytes as dumping the whole dict: a stream is hundreds of chunks).
+    prefix = dumps({**base, "choices": []})[:-3] + '[{"index":0,"delta":'
+    tail = ',"usage":null' if include_usage else ""
+
+    def chunk(delta: dict[str, Any] | str, finish: str | None = None) -> bytes:
+        """One chunk; `delta` as a dict or already serialised."""
+        delta = delta if isinstance(delta, str) else dumps(delta)
+        end = "null" if finish is None else quoted(finish)
+        body = f'{prefix}{delta},"logprobs":null,"finish_reason":{end}}}]{tail}'
         if obfuscate:  # as OpenAI does: random padding so chunk sizes do not leak the text
-            c["obfuscation"] = _padding(rng)
-        return data_only(dumps(c))
+            body += f',"obfuscation":"{_padding(rng)}"'
+        return data_only(body + "}")
 
     role = {"role": "assistant", "content": None, "refusal": None}
     visible = [b for b in reply.blocks if b.kind != "thinking"]
@@ -310,12 +315,14 @@ def _chunks(
         for part in parts:
             seen += len(part)
             emitted = done + round(tokens * seen / max(1, len(block.text)))
+            # {"tool_calls": [{"index": 0, "function": {"arguments": part}}]} or
+            # {"content": part}, serialised around the one string that changes.
             if block.kind == "tool_use":
-                delta: dict[str, Any] = {
-                    "tool_calls": [{"index": 0, "function": {"arguments": part}}]
-                }
+                delta = (
+                    f'{{"tool_calls":[{{"index":0,"function":{{"arguments":{quoted(part)}}}}}]}}'
+                )
             else:
-                delta = {"content": part}
+                delta = f'{{"content":{quoted(part)}}}'
             out.append((tag, chunk(delta), emitted))
         done += tokens
     if reply.stop_reason == "refusal" and reply.stop_details:
@@ -330,8 +337,26 @@ def _chunks(
 _PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
+def padding(rng: random.Random, n: int) -> str:
+    """`n` random characters of obfuscation padding (Chat Completions chunks, Responses deltas).
+
+    The characters `rng.choice(_PAD)` would draw (six random bits, redrawn at 62 or more),
+    without its two calls per character: a stream pads hundreds of chunks.
+    """
+    return "".join([_PAD[_below(rng, len(_PAD))] for _ in range(n)])
+
+
+def _below(rng: random.Random, n: int) -> int:
+    """`rng.randrange(n)`, the same draws: `n.bit_length()` random bits until under `n`."""
+    k = n.bit_length()
+    r = rng.getrandbits(k)
+    while r >= n:
+        r = rng.getrandbits(k)
+    return r
+
+
 def _padding(rng: random.Random) -> str:
-    return "".join(rng.choice(_PAD) for _ in range(rng.randint(1, 12)))
+    return padding(rng, 1 + _below(rng, 12))  # rng.randint(1, 12)
 
 
 def _base(ex: Exchange) -> dict[str, Any]:

@@ -70,9 +70,6 @@ _FAILED_ERROR = {
 }
 
 
-_PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
-
 def _bad(message: str, param: str | None = None, code: str | None = None) -> BadRequest:
     return BadRequest(400, "invalid_request_error", message, param=param, code=code)
 
@@ -543,7 +540,7 @@ def events(
             # Random padding that evens out delta sizes (the real default; opt out with
             # `stream_options.include_obfuscation: false`). Clients ignore it.
             n = max(2, 16 - len(data["delta"])) + pad.randint(0, 6)
-            data = {**data, "obfuscation": "".join(pad.choice(_PAD) for _ in range(n))}
+            data = {**data, "obfuscation": openai_api.padding(pad, n)}
         out.append((tag, event(name, {"type": name, **data, "sequence_number": seq}), emitted))
         seq += 1
 
