@@ -8,13 +8,15 @@
 - `anthropic_client` / `openai_client` (function): sync SDK clients on `emulator`, no retries.
 - autouse `_loopback_only`: any socket connect to a non-loopback address fails the test (and no
   TLS roots are loaded: SSL_CERT_DIR is an empty folder unless --live).
-- `panelproc.launcher()`: `python -m panel …` processes forked from one pre-imported server.
+- `panelproc.launcher()`: `python -m panel …` processes forked from one pre-imported server;
+  under xdist the workers are forked from it too (tests/forkworker.py).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import shlex
 import socket
 import sys
 import tempfile
@@ -29,15 +31,20 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
-import openai
 import pytest
 from panelproc import launcher
 
-from panel.emulator.runner import EmulatorHandle, run_emulator
 from panel.emulator.state import EmulatorConfig
+
+if TYPE_CHECKING:
+    # Imported in the fixtures that use them: the xdist controller loads this file too, and
+    # never runs a test (the two SDKs are 5 s of CPU to import).
+    import anthropic
+    import openai
+
+    from panel.emulator.runner import EmulatorHandle
 
 TEST_KEY = "sk-emulator-test-key-0000"
 TEST_CONFIG = EmulatorConfig(latency_scale=0.0, stall_seconds=1.0)
@@ -63,7 +70,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
-        launcher().share()  # the xdist controller: one fork server for all the workers
+        # The xdist controller: one fork server for all the workers, and the workers are forked
+        # from it too (tests/forkworker.py), with panel, the SDKs and pytest already imported.
+        launcher().share()
+        if config.option.tx == ["popen"] * len(config.option.tx):
+            worker = shlex.join(
+                [sys.executable, "-S", str(Path(__file__).with_name("forkworker.py"))]
+            )
+            config.option.tx = [f"popen//python={worker}"] * len(config.option.tx)
     if config.getoption("--live"):
         return  # real providers: real TLS roots
     # Offline, the suite never makes a TLS connection (`_loopback_only`), yet every SDK client
@@ -75,8 +89,10 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["SSL_CERT_DIR"] = str(empty)
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    launcher().close()  # the fork server `python -m panel` tests run in (tests/panelproc.py)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # The fork server `python -m panel` tests run in (tests/panelproc.py); in the controller,
+    # after xdist has ended the workers it forked.
+    launcher().close()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -123,6 +139,8 @@ def _loopback_only(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
 
 @pytest.fixture(scope="session")
 def emulator_server() -> Iterator[EmulatorHandle]:
+    from panel.emulator.runner import run_emulator
+
     with run_emulator(TEST_CONFIG) as handle:
         yield handle
 
@@ -136,6 +154,8 @@ def emulator(emulator_server: EmulatorHandle) -> EmulatorHandle:
 
 @pytest.fixture
 def emulator_factory() -> Iterator[Callable[..., EmulatorHandle]]:
+    from panel.emulator.runner import run_emulator
+
     with ExitStack() as stack:
 
         def make(config: EmulatorConfig | None = None, **patch: Any) -> EmulatorHandle:
@@ -147,12 +167,16 @@ def emulator_factory() -> Iterator[Callable[..., EmulatorHandle]]:
 
 @pytest.fixture
 def anthropic_client(emulator: EmulatorHandle) -> Iterator[anthropic.Anthropic]:
+    import anthropic
+
     with anthropic.Anthropic(base_url=emulator.base_url, api_key=TEST_KEY, max_retries=0) as c:
         yield c
 
 
 @pytest.fixture
 def openai_client(emulator: EmulatorHandle) -> Iterator[openai.OpenAI]:
+    import openai
+
     with openai.OpenAI(base_url=emulator.openai_base_url, api_key=TEST_KEY, max_retries=0) as c:
         yield c
 

@@ -18,6 +18,10 @@ interpreter's start itself (what `import panel` loads) keep using `subprocess` d
 job whose `PYTHON*` or locale variables differ from the server's (other than
 PYTHONDONTWRITEBYTECODE) goes to a fresh interpreter.
 
+Under xdist the controller starts the one server and the workers attach to it; the workers are
+themselves forked from it (tests/forkworker.py), so they start with panel, the SDKs and pytest
+imported.
+
 `Launcher.Popen` and `Launcher.run` take the same arguments as their `subprocess` namesakes for
 `[sys.executable, "-m", "panel", …]` and `[sys.executable, "-c", CODE, …]`; any other command
 line is handed to `subprocess` unchanged.
@@ -51,6 +55,9 @@ _PRELOAD = (
     "panel.providers.instructor_provider",
     "panel.emulator.runner", "panel.emulator.server", "panel.emulator.batches",
     "panel.batch.regenerate", "panel.batch.via_api", "panel.pages.publish", "panel.pages.render",
+    # What an xdist worker imports before it collects (tests/forkworker.py); not the pytest
+    # plugins, which pytest must import itself (to rewrite their asserts).
+    "pytest", "execnet",
 )  # fmt: skip
 
 
