@@ -9,6 +9,8 @@ composing — before anything is constructed — and caps size and nesting depth
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,6 +124,15 @@ def load_yaml(data: bytes | str, *, max_bytes: int = MAX_YAML_BYTES) -> YamlDocu
         # Checked before the parser sees a byte: a huge file costs nothing.
         raise YamlInputError(f"file is {size:,} bytes, over the {max_bytes:,}-byte cap")
     text = decode_utf8(data) if isinstance(data, bytes) else data
+    parsed = _parsed(text)
+    return YamlDocument(data=copy.deepcopy(parsed.data), key_marks=dict(parsed.key_marks))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> YamlDocument:
+    """The document in `text`, parsed once per process: a batch or a library user's loop loads
+    the same persona and tool files for every run, and PyYAML's pure-Python parser is slow.
+    Refusals are raised every time (an exception is not cached); `load_yaml` hands out copies."""
     try:
         # The reader refuses control bytes (NUL, BEL, ESC) as it is built: inside the try,
         # so one bad byte is this file's error, never a crash of the whole load.

@@ -217,3 +217,18 @@ def test_same_file_twice_loads_once_and_missing_file_is_an_error(tmp_path: Path)
     result = load_tools([a, a, tmp_path / "missing.yaml"])
     assert len(result.tools) == 1 and result.warnings == []
     assert "cannot read" in str(result.errors[0])
+
+
+def test_a_document_parsed_once_is_handed_out_as_copies_and_refusals_repeat() -> None:
+    from panel.inputs.yamlsafe import YamlInputError, load_yaml
+
+    text = "name: Ruff\nurl: https://example.org\ntags:\n  - lint\n  - no\n"
+    first = load_yaml(text)
+    first.data["tags"].append("changed by a caller")
+    first.key_marks["extra"] = (9, 9)
+    again = load_yaml(text.encode())
+    assert again.data == {"name": "Ruff", "url": "https://example.org", "tags": ["lint", "no"]}
+    assert again.key_marks == {"name": (1, 1), "url": (2, 1), "tags": (3, 1)}
+    for _ in range(2):  # a refusal is raised every time, never remembered as a result
+        with pytest.raises(YamlInputError, match="anchors"):
+            load_yaml("a: &x 1\nb: *x\n")
