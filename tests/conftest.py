@@ -97,23 +97,43 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # The tests marked slow (seconds each, most of it waiting on processes, latency or deadlines)
-    # are spread evenly along the list: `--dist worksteal` starts each worker on an equal
-    # contiguous share of it (then moves pending tests from the busiest to the idle), so every
-    # share holds its part of them and they overlap, instead of queueing on one worker.
-    slow = [item for item in items if item.get_closest_marker("slow")]
-    rest = iter([item for item in items if not item.get_closest_marker("slow")])
-    spread: list[pytest.Item] = []
-    for j, item in enumerate(slow):
-        while len(spread) < j * len(items) // len(slow):
-            spread.append(next(rest))
-        spread.append(item)
-    items[:] = [*spread, *rest]
+    # are spread over the first half of each worker's share: `--dist worksteal` starts each
+    # worker on an equal contiguous share of the list (then moves pending tests from the end of
+    # the busiest queue to an idle worker), so every worker overlaps its slow tests with fast
+    # ones, and none starts a slow one at the end of the run while the others sit idle.
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    items[:] = _slow_early(items, workers)
     if config.getoption("--live"):
         return
     skip = pytest.mark.skip(reason="talks to a real provider: opt in with --live")
     for item in items:
         if "live" in item.keywords:
             item.add_marker(skip)
+
+
+def _slow_early(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """`items` reordered: cut into the shares worksteal deals out first (sizes as xdist
+    computes them), each share's slow tests spread over its first half."""
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    fast = [item for item in items if not item.get_closest_marker("slow")]
+    out: list[pytest.Item] = []
+    left, taken = len(items), 0
+    for k in range(workers):
+        size = left // (workers - k)
+        left -= size
+        mine = slow[k::workers]
+        half = max(len(mine), size // 2)  # so the places below are distinct
+        at = {j * half // len(mine): item for j, item in enumerate(mine)}
+        for place in range(size):
+            if place in at:
+                out.append(at.pop(place))
+            elif taken < len(fast):
+                out.append(fast[taken])
+                taken += 1
+        out += at.values()  # more slow tests than places: a narrow selection
+    out += fast[taken:]
+    assert sorted(map(id, out)) == sorted(map(id, items))
+    return out
 
 
 @pytest.fixture(autouse=True)
