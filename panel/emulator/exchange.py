@@ -61,14 +61,19 @@ def load_json(raw: bytes | str) -> Any:
     nesting too deep for the parser is an error, not a RecursionError, and so is a lone
     surrogate (`\\ud800`) that no UTF-8 text can hold.
     """
+    return load_canonical_json(raw)[0]
+
+
+def load_canonical_json(raw: bytes | str) -> tuple[Any, bytes]:
+    """`load_json`, and the value's canonical JSON bytes (what the request digest hashes)."""
     try:
         value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
-        canonical_json(value).encode()
+        canonical = canonical_json(value).encode()
     except UnicodeEncodeError as exc:
         raise ValueError(exc.reason) from None
     except RecursionError:
         raise ValueError("nested too deeply") from None
-    return value  # JSONDecodeError and UnicodeDecodeError are ValueErrors already
+    return value, canonical  # JSONDecodeError and UnicodeDecodeError are ValueErrors already
 
 
 def api_key(request: Request) -> str | None:
@@ -141,7 +146,7 @@ class Exchange:
         except ClientDisconnect:  # the client went away (Ctrl-C): no traceback, no answer read
             raise BadRequest(400, "invalid_request_error", "client disconnected") from None
         try:
-            body = load_json(raw)
+            body, canonical = load_canonical_json(raw)
         except ValueError as exc:
             raise BadRequest(
                 400, "invalid_request_error", f"Request body is not valid JSON: {exc}"
@@ -150,7 +155,7 @@ class Exchange:
             raise BadRequest(400, "invalid_request_error", "Request body must be a JSON object.")
         self.body = body
         self.body_json = raw.decode("utf-8", errors="replace")
-        self.digest = hashlib.sha256(canonical_json(body).encode()).hexdigest()
+        self.digest = hashlib.sha256(canonical).hexdigest()
         behaviour = request.headers.get("x-emulator-behaviour") or self.state.config.behaviour
         if behaviour not in BEHAVIOURS:
             raise BadRequest(
