@@ -25,7 +25,8 @@ event still open when the body ends is dropped.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,70 +60,81 @@ class ServerSentEvent:
     data: str
 
 
-async def server_sent_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[ServerSentEvent]:
-    """The events in a body that arrives in `chunks` of any size."""
+async def server_sent_events(
+    chunks: AsyncIterator[bytes],
+) -> AsyncGenerator[ServerSentEvent, None]:
+    """The events in a body that arrives in `chunks` of any size. `chunks` is closed when this
+    generator ends, however it ends, so the HTTP body's own generators end with it (a suspended
+    one would be left to the garbage collector)."""
     rest = b""  # the start of a line not yet ended
     event: str | None = None
     data: list[str] = []
     pending = False  # a field was set since the last dispatch (id and retry count too)
-    async for chunk in chunks:
-        buf = rest + chunk
-        hold = b""
-        if buf.endswith(b"\r"):  # perhaps the first half of a CRLF split across two reads
-            buf, hold = buf[:-1], b"\r"
-        if b"\r" in buf:
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        *lines, rest = buf.split(b"\n")
-        rest += hold
-        for raw in lines:
-            if not raw:
-                if pending:
-                    yield ServerSentEvent(event, "\n".join(data))
-                event, data, pending = None, [], False
-                continue
-            line = raw.decode("utf-8", errors="replace")
-            if line.startswith(":"):
-                continue  # a comment
-            name, _, value = line.partition(":")
-            if value.startswith(" "):
-                value = value[1:]
-            if name == "data":
-                data.append(value)
-            elif name == "event":
-                event = value
-            elif name not in ("id", "retry"):
-                continue  # unknown fields are ignored
-            pending = True
+    try:
+        async for chunk in chunks:
+            buf = rest + chunk
+            hold = b""
+            if buf.endswith(b"\r"):  # perhaps the first half of a CRLF split across two reads
+                buf, hold = buf[:-1], b"\r"
+            if b"\r" in buf:
+                buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            *lines, rest = buf.split(b"\n")
+            rest += hold
+            for raw in lines:
+                if not raw:
+                    if pending:
+                        yield ServerSentEvent(event, "\n".join(data))
+                    event, data, pending = None, [], False
+                    continue
+                line = raw.decode("utf-8", errors="replace")
+                if line.startswith(":"):
+                    continue  # a comment
+                name, _, value = line.partition(":")
+                if value.startswith(" "):
+                    value = value[1:]
+                if name == "data":
+                    data.append(value)
+                elif name == "event":
+                    event = value
+                elif name not in ("id", "retry"):
+                    continue  # unknown fields are ignored
+                pending = True
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
-async def anthropic_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+async def anthropic_events(chunks: AsyncIterator[bytes]) -> AsyncGenerator[Any, None]:
     """A Messages stream's events, as the Anthropic SDK would yield them (see the top)."""
-    async for sse in server_sent_events(chunks):
-        if sse.event is None or sse.event == "ping":
-            continue
-        if sse.event == "error":
-            try:
-                body = loads(sse.data)
-            except json.JSONDecodeError:
-                raise StreamErrorEvent(sse.data or "error event", sse.data) from None
-            raise StreamErrorEvent(f"{body}", body)
-        if sse.data:
-            yield loads(sse.data)
+    async with aclosing(server_sent_events(chunks)) as events:
+        async for sse in events:
+            if sse.event is None or sse.event == "ping":
+                continue
+            if sse.event == "error":
+                try:
+                    body = loads(sse.data)
+                except json.JSONDecodeError:
+                    raise StreamErrorEvent(sse.data or "error event", sse.data) from None
+                raise StreamErrorEvent(f"{body}", body)
+            if sse.data:
+                yield loads(sse.data)
 
 
-async def openai_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+async def openai_events(chunks: AsyncIterator[bytes]) -> AsyncGenerator[Any, None]:
     """A Chat Completions or Responses stream's events, as the OpenAI SDK would yield them."""
-    async for sse in server_sent_events(chunks):
-        if sse.data.startswith("[DONE]"):
-            return
-        data = loads(sse.data)
-        if isinstance(data, dict) and data.get("error"):
-            error = data["error"]
-            message = error.get("message") if isinstance(error, dict) else None
-            if not message or not isinstance(message, str):
-                message = "An error occurred during streaming"
-            raise StreamErrorEvent(message, error)
-        yield data
+    async with aclosing(server_sent_events(chunks)) as events:
+        async for sse in events:
+            if sse.data.startswith("[DONE]"):
+                return
+            data = loads(sse.data)
+            if isinstance(data, dict) and data.get("error"):
+                error = data["error"]
+                message = error.get("message") if isinstance(error, dict) else None
+                if not message or not isinstance(message, str):
+                    message = "An error occurred during streaming"
+                raise StreamErrorEvent(message, error)
+            yield data
 
 
 __all__ = [

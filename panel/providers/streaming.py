@@ -23,6 +23,7 @@ buffer it whole) and a compressed body that inflates without end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -98,33 +99,38 @@ def drop_frames(exc: BaseException) -> None:
 
 
 async def close_stream(stream: _Closeable, reader: AsyncGenerator[Any, None] | None = None) -> None:
-    """Close an SDK stream (or a streamed JSONL body), and `reader`, the generator that read it,
-    so that nothing of either is left behind.
+    """Close a streamed response and whatever read it, so that no async generator of either
+    is left suspended.
 
-    `close()` only closes the HTTP response. The SDK reads that response through a chain of
-    async generators (its SSE or JSONL decoder, httpx2's byte iterators down to
-    `BoundAsyncStream.__aiter__`) which stay suspended when the reading stopped early, and a
-    suspended async generator is finalised whenever the garbage collector reaches it: perhaps
+    A suspended async generator is finalised whenever the garbage collector reaches it: perhaps
     in another thread, perhaps once this event loop has closed, when Python can only report it
-    ("Exception ignored in: <async_generator object BoundAsyncStream.__aiter__>"). Reading the
-    closed stream to its end finishes the whole chain here instead: what the decoder had
-    already buffered comes out, then the closed body ends or raises at once.
+    ("Exception ignored in: <async_generator object BoundAsyncStream.__aiter__>").
+
+    - With `reader`, panel's own chain read the body (`panel.providers.sse` over
+      `cap_wire_bytes` over httpx2's byte iterators), each layer closing the one below it when
+      it ends: closing `reader` ends them all, then the response is closed.
+    - Without, the SDK's own iterator read it (the batch results' JSONL decoder), a chain that
+      stays suspended when the reading stopped early. Reading the closed stream to its end
+      finishes that chain here: what the decoder had buffered comes out, then the closed body
+      ends or raises at once.
     """
-    try:
-        if reader is not None:
-            await reader.aclose()
-    finally:
-        await stream.close()
-        rest = stream.__aiter__()
+    if reader is not None:
         try:
-            async for _ in rest:
-                pass  # events read before the close; nothing more can arrive
-        except Exception:  # noqa: S110 - a closed body raises on read: that ends the chain
-            pass
+            await reader.aclose()
         finally:
-            aclose = getattr(rest, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await stream.close()
+        return
+    await stream.close()
+    rest = stream.__aiter__()
+    try:
+        async for _ in rest:
+            pass  # items read before the close; nothing more can arrive
+    except Exception:  # noqa: S110 - a closed body raises on read: that ends the chain
+        pass
+    finally:
+        aclose = getattr(rest, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def require_event_stream(stream: _SDKStream, provider: str, request_id: str | None) -> None:
@@ -153,15 +159,16 @@ def cap_wire_bytes(
 
     async def capped(chunk_size: int | None = None) -> AsyncIterator[bytes]:
         seen = 0
-        async for chunk in read(chunk_size):
-            seen += len(chunk)
-            if seen > cap:
-                raise UpstreamError(
-                    ErrorClass.PROTOCOL,
-                    f"{provider}: the response body passed its {cap}-byte cap; cut",
-                    request_id=request_id,
-                )
-            yield chunk
+        async with contextlib.aclosing(read(chunk_size)) as body:  # httpx's chain ends with it
+            async for chunk in body:
+                seen += len(chunk)
+                if seen > cap:
+                    raise UpstreamError(
+                        ErrorClass.PROTOCOL,
+                        f"{provider}: the response body passed its {cap}-byte cap; cut",
+                        request_id=request_id,
+                    )
+                yield chunk
 
     response.aiter_bytes = capped
 
